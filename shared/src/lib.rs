@@ -1,0 +1,16 @@
+//! waybill's hexagon: canonical domain types, ports, the adapters for AWS, Salesforce and WMSs, and the
+//! Lambda plumbing (SQS batch helper, idempotency runner, config, telemetry) the four functions share.
+
+pub mod adapters;
+pub mod batch;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod fakes;
+pub mod http;
+pub mod idempotency;
+pub mod mapping;
+pub mod messages;
+pub mod ports;
+pub mod telemetry;
+pub mod webhook_auth;

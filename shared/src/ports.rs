@@ -1,0 +1,767 @@
+//! Ports: the capabilities handlers depend on, as object-safe async traits with documented errors.
+//!
+//! Style: `#[async_trait]` traits used as `&dyn Port` / `Arc<dyn Port>`. We chose dynamic dispatch
+//! over generics because the local stack and tests wire different adapters (moto-backed AWS,
+//! in-memory fakes, several WMS connectors) at run time, and handler signatures stay readable.
+//! Every port has one production adapter in `adapters/` and an in-memory fake in `fakes`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    Address, CorrelationId, CurrencyCode, InventoryPosition, LocationCode, Order, SalesforceId, Shipment, Sku,
+    UnitOfMeasure, WmsOrderId,
+};
+use crate::error::{BoxError, Classified, FailureClass};
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency
+// ---------------------------------------------------------------------------------------------
+
+/// `<function>#<business key>`, e.g. `salesforce-webhook#event#8f1c…`. Never the SQS messageId alone:
+/// a producer that resends gets a new messageId.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Builds a key from the function name and the business key.
+    ///
+    /// # Errors
+    /// `ValidationError` when either part is empty or the key exceeds 1 KiB (DynamoDB key limit headroom).
+    pub fn new(function: &str, business_key: &str) -> Result<Self, crate::domain::ValidationError> {
+        if function.is_empty() || business_key.trim().is_empty() {
+            return Err(crate::domain::ValidationError::new("idempotency_key", "must not be empty"));
+        }
+        let key = format!("{function}#{business_key}");
+        if key.len() > 1024 {
+            return Err(crate::domain::ValidationError::new("idempotency_key", "must be at most 1024 bytes"));
+        }
+        Ok(Self(key))
+    }
+
+    /// The full key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a caller asks the store when it wants to run an idempotent operation.
+#[derive(Debug, Clone)]
+pub struct LockRequest {
+    /// The key.
+    pub key: IdempotencyKey,
+    /// Hash of the payload subset that must not change under the same key (stored in `validation`).
+    pub payload_hash: String,
+    /// Now, in epoch milliseconds (injected so tests control the clock).
+    pub now_ms: i64,
+    /// How long a COMPLETED record counts (`expiration` = now + this, in seconds).
+    pub expires_after: Duration,
+    /// When the INPROGRESS lock lapses, in epoch ms: the invocation deadline, so a timed-out
+    /// invocation does not block retries for the whole window.
+    pub lock_until_ms: i64,
+}
+
+/// The outcome of taking the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// We hold the lock: run the operation, then `complete` or `release`.
+    Execute,
+    /// Someone already completed it; here is their stored result.
+    Completed(Option<String>),
+    /// Someone else holds a live lock: retry later (the batch helper reports the record as failed).
+    InProgress,
+}
+
+/// Idempotency persistence errors.
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The same key arrived with a different payload: a key collision or a producer bug. Permanent.
+    #[error("idempotency key {key} was reused with a different payload")]
+    PayloadMismatch {
+        /// The key.
+        key: String,
+    },
+    /// The lock put failed but the record is expired or vanished before we could read it.
+    /// The caller retries the whole begin step (at most twice, as Powertools does).
+    #[error("idempotency record {key} is in an inconsistent state")]
+    Inconsistent {
+        /// The key.
+        key: String,
+    },
+    /// The store could not be reached or refused the call.
+    #[error("idempotency store failed")]
+    Store(#[source] BoxError),
+}
+
+impl Classified for IdempotencyError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::PayloadMismatch { .. } => FailureClass::Permanent,
+            Self::Inconsistent { .. } | Self::Store(_) => FailureClass::Transient,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::PayloadMismatch { .. } => "IDEMPOTENCY_PAYLOAD_MISMATCH",
+            Self::Inconsistent { .. } => "IDEMPOTENCY_INCONSISTENT",
+            Self::Store(_) => "IDEMPOTENCY_STORE_UNAVAILABLE",
+        }
+    }
+}
+
+/// Powertools-compatible idempotency records (see `adapters::dynamodb` for the exact protocol).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Takes the INPROGRESS lock, or reports the existing record.
+    ///
+    /// # Errors
+    /// - `PayloadMismatch` when an existing record's `validation` hash differs from `payload_hash`.
+    /// - `Inconsistent` when the record is expired/lapsed or vanished between put and read (retry).
+    /// - `Store` on any persistence failure.
+    async fn begin(&self, req: &LockRequest) -> Result<Begin, IdempotencyError>;
+
+    /// Marks the operation COMPLETED with its result and renews `expiration`.
+    ///
+    /// # Errors
+    /// `Store` on any persistence failure (the operation already ran; the caller logs and moves on).
+    async fn complete(&self, req: &LockRequest, data: &str) -> Result<(), IdempotencyError>;
+
+    /// Deletes the record after a failed operation, so the next attempt starts fresh.
+    ///
+    /// # Errors
+    /// `Store` on any persistence failure (the lock then lapses at `lock_until_ms`).
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), IdempotencyError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-references, watermarks, inventory snapshots, mapping tables
+// ---------------------------------------------------------------------------------------------
+
+/// Which WMS an id belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WmsSystem {
+    /// Logiwa IO.
+    Logiwa,
+    /// Linnworks.
+    Linnworks,
+    /// OrderFlow.
+    Orderflow,
+}
+
+impl WmsSystem {
+    /// Lower-case name used in keys and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logiwa => "logiwa",
+            Self::Linnworks => "linnworks",
+            Self::Orderflow => "orderflow",
+        }
+    }
+}
+
+/// A WMS order as we know it: system, id and code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WmsRef {
+    /// Which WMS.
+    pub system: WmsSystem,
+    /// The WMS's id.
+    pub id: WmsOrderId,
+    /// The order code we created it with (= the source order number).
+    pub code: String,
+}
+
+/// Errors from the state stores (cross-references, watermarks, snapshots, mapping tables).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A cross-reference already links this id to a different counterpart. Permanent: needs a person.
+    #[error("{key} is already linked to {existing}")]
+    Conflict {
+        /// The key that conflicts.
+        key: String,
+        /// What it is linked to now.
+        existing: String,
+    },
+    /// A stored item could not be decoded (schema drift or manual edit).
+    #[error("stored item {key} is malformed: {reason}")]
+    Malformed {
+        /// The item key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store could not be reached or refused the call.
+    #[error("state store failed")]
+    Unavailable(#[source] BoxError),
+}
+
+impl Classified for StoreError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::Conflict { .. } | Self::Malformed { .. } => FailureClass::Permanent,
+            Self::Unavailable(_) => FailureClass::Transient,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Conflict { .. } => "XREF_CONFLICT",
+            Self::Malformed { .. } => "STATE_MALFORMED",
+            Self::Unavailable(_) => "STATE_STORE_UNAVAILABLE",
+        }
+    }
+}
+
+/// Salesforce id ↔ WMS id links.
+#[async_trait]
+pub trait XrefStore: Send + Sync {
+    /// Links both directions in one transaction. Linking the same pair again is a no-op.
+    ///
+    /// # Errors
+    /// `Conflict` when either side is already linked to something else; `Unavailable` otherwise.
+    async fn link(&self, salesforce: &SalesforceId, wms: &WmsRef) -> Result<(), StoreError>;
+
+    /// The WMS order linked to a Salesforce record, if any.
+    ///
+    /// # Errors
+    /// `Malformed` or `Unavailable`.
+    async fn wms_for(&self, salesforce: &SalesforceId, system: WmsSystem) -> Result<Option<WmsRef>, StoreError>;
+
+    /// The Salesforce record linked to a WMS order id, if any.
+    ///
+    /// # Errors
+    /// `Malformed` or `Unavailable`.
+    async fn salesforce_for(&self, system: WmsSystem, wms_id: &WmsOrderId) -> Result<Option<SalesforceId>, StoreError>;
+}
+
+/// Result of asking a watermark to move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advance {
+    /// It moved forward to the new value.
+    Moved,
+    /// It already stood at or past the new value; nothing changed.
+    NotForward {
+        /// Where it stands.
+        current: OffsetDateTime,
+    },
+}
+
+/// Delta watermarks that only move forward.
+#[async_trait]
+pub trait WatermarkStore: Send + Sync {
+    /// The current watermark of a stream (e.g. `inventory#logiwa#WH1`).
+    ///
+    /// # Errors
+    /// `Malformed` or `Unavailable`.
+    async fn get(&self, stream: &str) -> Result<Option<OffsetDateTime>, StoreError>;
+
+    /// Moves the watermark to `to` only if that is later than the stored value (conditional write).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn advance(&self, stream: &str, to: OffsetDateTime) -> Result<Advance, StoreError>;
+}
+
+/// The last inventory positions accepted by Salesforce, so only changes are sent.
+#[async_trait]
+pub trait PositionStore: Send + Sync {
+    /// All fingerprints for a scope (e.g. `logiwa#WH1`), keyed by position key (`<sku>#<location>`).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn load(&self, scope: &str) -> Result<HashMap<String, String>, StoreError>;
+
+    /// Records fingerprints of positions Salesforce accepted.
+    ///
+    /// # Errors
+    /// `Unavailable` (the next poll then resends those positions, which is harmless: upserts).
+    async fn save(&self, scope: &str, entries: &[(String, String)]) -> Result<(), StoreError>;
+}
+
+/// Where the mapping tables (SKU, unit, warehouse, carrier) live.
+#[async_trait]
+pub trait MappingSource: Send + Sync {
+    /// Loads every table.
+    ///
+    /// # Errors
+    /// `Malformed` when an entry cannot be parsed; `Unavailable` otherwise.
+    async fn load(&self) -> Result<crate::mapping::MappingTables, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queues
+// ---------------------------------------------------------------------------------------------
+
+/// A message to send, with the attributes every waybill message carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    /// JSON body.
+    pub body: String,
+    /// Correlation id (attribute `correlation_id`).
+    pub correlation_id: CorrelationId,
+    /// Message type (attribute `message_type`), e.g. `order.notification`.
+    pub message_type: String,
+    /// Schema version (attribute `schema_version`).
+    pub schema_version: u32,
+    /// Further string attributes (parking reasons and the like).
+    pub attributes: Vec<(String, String)>,
+}
+
+/// One message the queue refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishFailure {
+    /// Index into the slice passed to `publish`.
+    pub index: usize,
+    /// The queue's error code.
+    pub code: String,
+    /// Its message.
+    pub message: String,
+    /// True when the queue blames the sender (do not retry as is).
+    pub sender_fault: bool,
+}
+
+/// Queue errors for a whole call.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The queue could not be reached or refused the call.
+    #[error("queue unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A message is larger than the queue accepts (256 KiB for SQS).
+    #[error("message {index} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// Index of the message.
+        index: usize,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl Classified for QueueError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::Unavailable(_) => FailureClass::Transient,
+            Self::TooLarge { .. } => FailureClass::Permanent,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "QUEUE_UNAVAILABLE",
+            Self::TooLarge { .. } => "MESSAGE_TOO_LARGE",
+        }
+    }
+}
+
+/// Sends messages to a queue.
+#[async_trait]
+pub trait QueuePublisher: Send + Sync {
+    /// Sends all messages (in batches of at most 10) and returns the ones the queue refused.
+    ///
+    /// # Errors
+    /// `TooLarge` before sending anything if a message is over the limit; `Unavailable` when a call fails as a whole.
+    async fn publish(&self, queue_url: &str, messages: &[OutboundMessage]) -> Result<Vec<PublishFailure>, QueueError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------------
+
+/// Secret errors.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// No such secret, or no permission to read it. Permanent: fix the configuration.
+    #[error("secret {id} not found or not readable")]
+    NotFound {
+        /// The secret id/ARN.
+        id: String,
+    },
+    /// The secret exists but its value is not what the reader expects.
+    #[error("secret {id} is malformed: {reason}")]
+    Malformed {
+        /// The secret id/ARN.
+        id: String,
+        /// What is wrong (never the value).
+        reason: String,
+    },
+    /// Secrets Manager could not be reached.
+    #[error("secret store unavailable")]
+    Unavailable(#[source] BoxError),
+}
+
+impl Classified for SecretError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::Unavailable(_) => FailureClass::Transient,
+            _ => FailureClass::Permanent,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "SECRET_NOT_FOUND",
+            Self::Malformed { .. } => "SECRET_MALFORMED",
+            Self::Unavailable(_) => "SECRET_STORE_UNAVAILABLE",
+        }
+    }
+}
+
+/// Reads secrets.
+#[async_trait]
+pub trait SecretProvider: Send + Sync {
+    /// The secret's string value.
+    ///
+    /// # Errors
+    /// `NotFound`, `Malformed` (binary-only secret), or `Unavailable`.
+    async fn secret(&self, id: &str) -> Result<SecretString, SecretError>;
+}
+
+/// Reads a JSON secret into `T`.
+///
+/// # Errors
+/// The provider's errors, or `Malformed` when the value is not the expected JSON (the value is never echoed).
+pub async fn secret_json<T: serde::de::DeserializeOwned>(provider: &dyn SecretProvider, id: &str) -> Result<T, SecretError> {
+    use secrecy::ExposeSecret;
+    let raw = provider.secret(id).await?;
+    serde_json::from_str(raw.expose_secret()).map_err(|e| SecretError::Malformed {
+        id: id.to_owned(),
+        // serde's message names the missing/wrong field but not the value.
+        reason: format!("not the expected JSON: {}", e.to_string().split(" at line").next().unwrap_or("invalid")),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Salesforce
+// ---------------------------------------------------------------------------------------------
+
+/// One field-level error from Salesforce (`{message, errorCode, fields}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiFieldError {
+    /// Salesforce error code (`REQUIRED_FIELD_MISSING`, `INVALID_FIELD`, …) or WMS code.
+    pub code: String,
+    /// Message.
+    pub message: String,
+    /// Fields involved.
+    pub fields: Vec<String>,
+}
+
+/// The result of writing one record in a bulk call.
+pub type RecordOutcome = Result<SalesforceId, Vec<ApiFieldError>>;
+
+/// Errors for a whole Salesforce call.
+#[derive(Debug, thiserror::Error)]
+pub enum SalesforceError {
+    /// Credentials were refused (OAuth `invalid_client`/`invalid_grant`, or 401 after a fresh token).
+    #[error("salesforce refused our credentials: {0}")]
+    Unauthorized(String),
+    /// `REQUEST_LIMIT_EXCEEDED` or 429: back off.
+    #[error("salesforce API limit reached: {0}")]
+    RateLimited(String),
+    /// 5xx, timeouts, `UNABLE_TO_LOCK_ROW`: retry.
+    #[error("salesforce unavailable: {0}")]
+    Unavailable(String),
+    /// The request was rejected as a whole (400 with error bodies).
+    #[error("salesforce rejected the request: {}", .0.iter().map(|e| format!("{} {}", e.code, e.message)).collect::<Vec<_>>().join("; "))]
+    Rejected(Vec<ApiFieldError>),
+    /// The record does not exist (or is not visible to the integration user).
+    #[error("salesforce record not found: {0}")]
+    NotFound(String),
+    /// Network failure before any answer.
+    #[error("could not reach salesforce")]
+    Transport(#[source] BoxError),
+    /// The answer did not have the documented shape.
+    #[error("unexpected salesforce response: {0}")]
+    Decode(String),
+    /// Our credentials secret could not be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl Classified for SalesforceError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::RateLimited(_) | Self::Unavailable(_) | Self::Transport(_) => FailureClass::Transient,
+            Self::Secret(e) => e.class(),
+            Self::Unauthorized(_) | Self::Rejected(_) | Self::NotFound(_) | Self::Decode(_) => FailureClass::Permanent,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "SALESFORCE_UNAUTHORIZED",
+            Self::RateLimited(_) => "SALESFORCE_RATE_LIMITED",
+            Self::Unavailable(_) => "SALESFORCE_UNAVAILABLE",
+            Self::Rejected(_) => "SALESFORCE_REJECTED",
+            Self::NotFound(_) => "SALESFORCE_NOT_FOUND",
+            Self::Transport(_) => "SALESFORCE_TRANSPORT",
+            Self::Decode(_) => "SALESFORCE_DECODE",
+            Self::Secret(e) => e.code(),
+        }
+    }
+}
+
+/// One order read from Salesforce: the canonical order, or why the record could not be turned into one.
+pub type OrderRead = Result<Order, crate::domain::ValidationError>;
+
+/// A Shipment (and its items) to write to Salesforce, already in Salesforce terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRecord {
+    /// External id value (`<system>:<order code>:<shipment key>:<tracking>`), so a retry updates instead of duplicating.
+    pub external_key: String,
+    /// The FulfillmentOrder it fulfils.
+    pub fulfillment_order_id: SalesforceId,
+    /// OrderSummary, when known.
+    pub order_summary_id: Option<SalesforceId>,
+    /// OrderDeliveryMethod, when known.
+    pub delivery_method_id: Option<SalesforceId>,
+    /// Carrier name for `Provider`.
+    pub provider: Option<String>,
+    /// Tracking number.
+    pub tracking_number: Option<String>,
+    /// Tracking URL.
+    pub tracking_url: Option<String>,
+    /// Ship-to name (required by Salesforce).
+    pub ship_to: Address,
+    /// Ship date.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub shipped_at: Option<OffsetDateTime>,
+    /// Items.
+    pub items: Vec<ShipmentItemRecord>,
+}
+
+/// One ShipmentItem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentItemRecord {
+    /// External id value.
+    pub external_key: String,
+    /// The FulfillmentOrderLineItem shipped.
+    pub line_id: SalesforceId,
+    /// Product2.
+    pub product_id: Option<SalesforceId>,
+    /// OrderItemSummary.
+    pub order_item_summary_id: Option<SalesforceId>,
+    /// Quantity in the Salesforce unit.
+    pub quantity: Decimal,
+}
+
+/// A status change for an order record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// The record.
+    pub record_id: SalesforceId,
+    /// New status value.
+    pub status: String,
+}
+
+/// An inventory position in Salesforce terms, for an upsert by external id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryRecord {
+    /// External id value: `<location>#<sku>`.
+    pub key: String,
+    /// The position (Salesforce SKU and location naming).
+    pub position: InventoryPosition,
+}
+
+/// Salesforce capabilities waybill needs. One adapter per Salesforce product (SOM first).
+#[async_trait]
+pub trait SalesforceApi: Send + Sync {
+    /// Reads the current order graphs (header, lines, delivery method, location) for these records, in as
+    /// few calls as the API allows. Records that do not exist are absent from the map.
+    ///
+    /// # Errors
+    /// Whole-call `SalesforceError`s; per-record conversion problems are in the map as `Err`.
+    async fn fetch_orders(&self, ids: &[SalesforceId]) -> Result<HashMap<SalesforceId, OrderRead>, SalesforceError>;
+
+    /// Sets order statuses, one outcome per update in input order.
+    ///
+    /// # Errors
+    /// Whole-call `SalesforceError`s.
+    async fn update_status(&self, updates: &[StatusUpdate]) -> Result<Vec<RecordOutcome>, SalesforceError>;
+
+    /// Upserts Shipments and their items by external id; one outcome per shipment in input order
+    /// (an item failure fails its shipment).
+    ///
+    /// # Errors
+    /// Whole-call `SalesforceError`s.
+    async fn write_shipments(&self, shipments: &[ShipmentRecord]) -> Result<Vec<RecordOutcome>, SalesforceError>;
+
+    /// Upserts inventory positions by external id; one outcome per record in input order.
+    ///
+    /// # Errors
+    /// Whole-call `SalesforceError`s.
+    async fn upsert_inventory(&self, records: &[InventoryRecord]) -> Result<Vec<RecordOutcome>, SalesforceError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// WMS
+// ---------------------------------------------------------------------------------------------
+
+/// A line as the WMS will receive it (after SKU and unit mapping).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WmsOrderLine {
+    /// Source line id, for our own records.
+    pub source_line_id: SalesforceId,
+    /// WMS SKU.
+    pub sku: Sku,
+    /// WMS unit (Logiwa `packType`).
+    pub unit: UnitOfMeasure,
+    /// Whole quantity in the WMS unit.
+    pub quantity: i32,
+    /// Unit price in the order currency.
+    pub unit_price: Decimal,
+    /// Unit tax.
+    pub unit_tax: Decimal,
+    /// Description.
+    pub description: Option<String>,
+}
+
+/// An order mapped into one WMS's codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WmsOrderRequest {
+    /// The order code (= source order number). The WMS's duplicate key.
+    pub code: String,
+    /// Source record id, sent as the client reference.
+    pub source_record_id: SalesforceId,
+    /// WMS warehouse identifier.
+    pub warehouse: LocationCode,
+    /// Currency.
+    pub currency: CurrencyCode,
+    /// Order date.
+    #[serde(with = "time::serde::rfc3339")]
+    pub ordered_at: OffsetDateTime,
+    /// Customer / account name.
+    pub customer_name: Option<String>,
+    /// Ship-to.
+    pub ship_to: Address,
+    /// Bill-to (None = same as ship-to).
+    pub bill_to: Option<Address>,
+    /// WMS carrier identifier, if mapped.
+    pub carrier: Option<String>,
+    /// WMS shipping option (service) identifier, if mapped.
+    pub service: Option<String>,
+    /// Lines.
+    pub lines: Vec<WmsOrderLine>,
+}
+
+/// Errors from a WMS.
+#[derive(Debug, thiserror::Error)]
+pub enum WmsError {
+    /// Credentials refused.
+    #[error("{system} refused our credentials: {message}")]
+    Unauthorized {
+        /// WMS.
+        system: &'static str,
+        /// Vendor message.
+        message: String,
+    },
+    /// The WMS rejected the request (validation). Permanent until the data or mapping is fixed.
+    #[error("{system} rejected the request: {}", .errors.iter().map(|e| format!("{} {}", e.code, e.message)).collect::<Vec<_>>().join("; "))]
+    Rejected {
+        /// WMS.
+        system: &'static str,
+        /// Vendor errors, with the failing fields.
+        errors: Vec<ApiFieldError>,
+    },
+    /// Not found.
+    #[error("{system}: {what} not found")]
+    NotFound {
+        /// WMS.
+        system: &'static str,
+        /// What.
+        what: String,
+    },
+    /// Throttled (429): back off.
+    #[error("{system} rate limit reached")]
+    RateLimited {
+        /// WMS.
+        system: &'static str,
+        /// Suggested wait, when the vendor gives one.
+        retry_after: Option<Duration>,
+    },
+    /// 5xx or timeout.
+    #[error("{system} unavailable: {message}")]
+    Unavailable {
+        /// WMS.
+        system: &'static str,
+        /// Detail.
+        message: String,
+    },
+    /// Network failure before any answer.
+    #[error("could not reach {system}")]
+    Transport {
+        /// WMS.
+        system: &'static str,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+    /// The answer did not have the documented shape.
+    #[error("unexpected {system} response: {message}")]
+    Decode {
+        /// WMS.
+        system: &'static str,
+        /// Detail.
+        message: String,
+    },
+    /// Our credentials secret could not be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl Classified for WmsError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::RateLimited { .. } | Self::Unavailable { .. } | Self::Transport { .. } => FailureClass::Transient,
+            Self::Secret(e) => e.class(),
+            Self::Unauthorized { .. } | Self::Rejected { .. } | Self::NotFound { .. } | Self::Decode { .. } => {
+                FailureClass::Permanent
+            }
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized { .. } => "WMS_UNAUTHORIZED",
+            Self::Rejected { .. } => "WMS_REJECTED",
+            Self::NotFound { .. } => "WMS_NOT_FOUND",
+            Self::RateLimited { .. } => "WMS_RATE_LIMITED",
+            Self::Unavailable { .. } => "WMS_UNAVAILABLE",
+            Self::Transport { .. } => "WMS_TRANSPORT",
+            Self::Decode { .. } => "WMS_DECODE",
+            Self::Secret(e) => e.code(),
+        }
+    }
+}
+
+/// A warehouse system. One adapter per WMS (Logiwa first; Linnworks and OrderFlow fit the same shape).
+#[async_trait]
+pub trait WmsConnector: Send + Sync {
+    /// Which WMS this is.
+    fn system(&self) -> WmsSystem;
+
+    /// Finds an order by the code we created it with (the duplicate check before creating).
+    ///
+    /// # Errors
+    /// Any `WmsError` except `NotFound` (absence is `Ok(None)`).
+    async fn find_order(&self, code: &str) -> Result<Option<WmsRef>, WmsError>;
+
+    /// Creates an order.
+    ///
+    /// # Errors
+    /// `Rejected` with the vendor's field errors; transient variants for retry.
+    async fn create_order(&self, order: &WmsOrderRequest) -> Result<WmsRef, WmsError>;
+
+    /// Reads what has shipped for an order: one `Shipment` per shipment event/split, with packages and tracking.
+    ///
+    /// # Errors
+    /// `NotFound` when the order does not exist; transient variants for retry.
+    async fn shipments(&self, order: &WmsRef) -> Result<Vec<Shipment>, WmsError>;
+
+    /// Reads current stock for one warehouse, aggregated per SKU (WMS naming).
+    ///
+    /// # Errors
+    /// Any `WmsError`.
+    async fn inventory(&self, warehouse: &LocationCode) -> Result<Vec<InventoryPosition>, WmsError>;
+}

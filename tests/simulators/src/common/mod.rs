@@ -1,0 +1,7 @@
+//! Pieces shared by both simulators: fault rules, call statistics, time formats and the server handle.
+
+pub mod faults;
+pub mod gate;
+pub mod server;
+pub mod stats;
+pub mod timefmt;
