@@ -13,8 +13,11 @@ MAKEFLAGS += --no-builtin-rules
 VENV        := .venv
 VENV_STAMP  := $(VENV)/.stamp
 REQUIREMENTS := infra/requirements.txt
-# Interpreter used only to create the venv; everything afterwards runs from the venv.
+# Interpreter used only to create the venv, looked up on the caller's PATH (not the venv's);
+# everything afterwards runs from the venv.
 PYTHON      ?= python3
+HOST_PATH   := $(PATH)
+HOST_PYTHON  = PATH="$(HOST_PATH)" $(PYTHON)
 
 TEMPLATE    := infra/template.yaml
 SAMCONFIG   := infra/samconfig.toml
@@ -23,7 +26,7 @@ FUNCTIONS   := salesforce-webhook wms-webhook inventory-poll shipment-writeback
 
 # The venv's bin first, so `cargo lambda` resolves to the pip-installed cargo-lambda, and
 # cargo-lambda finds zig as `python3 -m ziglang` through the venv's python3 (never a system zig).
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(CURDIR)/$(VENV)/bin:$(HOST_PATH)
 # Integration tests and the local stack start this moto server binary.
 export WAYBILL_MOTO_BIN ?= $(CURDIR)/$(VENV)/bin/moto_server
 # The machine may be offline: keep SAM from phoning home.
@@ -56,10 +59,10 @@ venv: $(VENV_STAMP) ## Create .venv and install infra/requirements.txt (only whe
 $(VENV_STAMP): $(REQUIREMENTS)
 	@if [ ! -x $(VENV)/bin/python ]; then \
 	  echo "creating $(VENV)"; \
-	  $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  $(HOST_PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	    rm -rf $(VENV); \
-	    $(PYTHON) -m venv --without-pip $(VENV); \
-	    $(PYTHON) -m pip --python $(VENV)/bin/python install --disable-pip-version-check -q pip; }; \
+	    $(HOST_PYTHON) -m venv --without-pip $(VENV); \
+	    $(HOST_PYTHON) -m pip --python $(VENV)/bin/python install --disable-pip-version-check -q pip; }; \
 	fi
 	@echo "installing $(REQUIREMENTS) into $(VENV)"
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r $(REQUIREMENTS)

@@ -38,3 +38,41 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
+
+/// An error that fails a whole Lambda invocation (configuration, unknown event shape). Record-level
+/// problems never become this: they go into the batch response or an HTTP answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct InvocationError {
+    /// Reported to Lambda as `errorType`, so CloudWatch shows a meaningful type instead of a Rust path.
+    pub code: &'static str,
+    /// Reported as `errorMessage`.
+    pub message: String,
+}
+
+impl InvocationError {
+    /// An invocation error.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// From any classified error, keeping its code and cause chain.
+    pub fn from_classified<E: Classified + 'static>(e: &E) -> Self {
+        Self {
+            code: e.code(),
+            message: chain(e),
+        }
+    }
+}
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.code.to_owned(),
+            error_message: e.message,
+        }
+    }
+}

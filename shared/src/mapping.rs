@@ -70,7 +70,11 @@ impl Table {
     fn forward(&self, source: &str) -> Option<Target> {
         match self.entries.get(source) {
             Some(t) => Some(t.clone()),
-            None if self.passthrough => Some(Target { value: source.to_owned(), factor: None, service: None }),
+            None if self.passthrough => Some(Target {
+                value: source.to_owned(),
+                factor: None,
+                service: None,
+            }),
             None => None,
         }
     }
@@ -155,7 +159,11 @@ impl MappingTables {
     }
 
     fn require(&self, name: TableName, value: &str, field: String) -> Result<Target, MappingError> {
-        self.table(name).forward(value).ok_or_else(|| MappingError::Missing { table: name.as_str(), value: value.to_owned(), field })
+        self.table(name).forward(value).ok_or_else(|| MappingError::Missing {
+            table: name.as_str(),
+            value: value.to_owned(),
+            field,
+        })
     }
 
     /// WMS SKU → source SKU (for shipments and inventory coming back).
@@ -163,11 +171,14 @@ impl MappingTables {
     /// # Errors
     /// `Missing` when no entry maps to it and the table is not passthrough.
     pub fn source_sku(&self, wms_sku: &Sku) -> Result<Sku, MappingError> {
-        let s = self.sku.reverse(wms_sku.as_str()).ok_or_else(|| MappingError::Missing {
-            table: "sku",
-            value: wms_sku.to_string(),
-            field: "sku".into(),
-        })?;
+        let s = self
+            .sku
+            .reverse(wms_sku.as_str())
+            .ok_or_else(|| MappingError::Missing {
+                table: "sku",
+                value: wms_sku.to_string(),
+                field: "sku".into(),
+            })?;
         Ok(Sku::parse(&s)?)
     }
 
@@ -176,11 +187,14 @@ impl MappingTables {
     /// # Errors
     /// `Missing` when no entry maps to it and the table is not passthrough.
     pub fn source_location(&self, wms_warehouse: &LocationCode) -> Result<LocationCode, MappingError> {
-        let s = self.warehouse.reverse(wms_warehouse.as_str()).ok_or_else(|| MappingError::Missing {
-            table: "warehouse",
-            value: wms_warehouse.to_string(),
-            field: "warehouse".into(),
-        })?;
+        let s = self
+            .warehouse
+            .reverse(wms_warehouse.as_str())
+            .ok_or_else(|| MappingError::Missing {
+                table: "warehouse",
+                value: wms_warehouse.to_string(),
+                field: "warehouse".into(),
+            })?;
         Ok(LocationCode::parse(&s)?)
     }
 
@@ -198,12 +212,19 @@ impl MappingTables {
             .filter(|(_, t)| t.value == wms_unit.as_str() && t.factor.is_none_or(|f| f == Decimal::ONE))
             .map(|(s, _)| s.clone())
             .min();
-        let source = identity.or_else(|| self.unit.reverse(wms_unit.as_str())).ok_or_else(|| MappingError::Missing {
-            table: "unit",
-            value: wms_unit.to_string(),
-            field: "unit".into(),
-        })?;
-        let factor = self.unit.entries.get(&source).and_then(|t| t.factor).unwrap_or(Decimal::ONE);
+        let source = identity
+            .or_else(|| self.unit.reverse(wms_unit.as_str()))
+            .ok_or_else(|| MappingError::Missing {
+                table: "unit",
+                value: wms_unit.to_string(),
+                field: "unit".into(),
+            })?;
+        let factor = self
+            .unit
+            .entries
+            .get(&source)
+            .and_then(|t| t.factor)
+            .unwrap_or(Decimal::ONE);
         Ok((UnitOfMeasure::parse(&source)?, factor))
     }
 
@@ -214,13 +235,22 @@ impl MappingTables {
     /// quantity is not a whole number of WMS units.
     pub fn map_order(&self, order: &Order) -> Result<WmsOrderRequest, MappingError> {
         order.validate()?;
-        let warehouse = self.require(TableName::Warehouse, order.fulfilled_from.as_str(), "fulfilled_from".into())?;
+        let warehouse = self.require(
+            TableName::Warehouse,
+            order.fulfilled_from.as_str(),
+            "fulfilled_from".into(),
+        )?;
         // The carrier table is keyed on the delivery method; carrier+service is the fallback key,
         // so one table serves SOM (methods) and Sales Cloud/B2C (carrier and service strings).
         let method_key = order.service_level.method.as_str();
         let combo_key = format!(
             "{}|{}",
-            order.service_level.carrier.as_ref().map(|c| c.as_str()).unwrap_or_default(),
+            order
+                .service_level
+                .carrier
+                .as_ref()
+                .map(|c| c.as_str())
+                .unwrap_or_default(),
             order.service_level.service.as_deref().unwrap_or_default()
         );
         let carrier = self
@@ -229,7 +259,13 @@ impl MappingTables {
             .get(method_key)
             .or_else(|| self.carrier.entries.get(&combo_key))
             .cloned()
-            .or_else(|| self.carrier.passthrough.then(|| Target { value: method_key.to_owned(), factor: None, service: None }))
+            .or_else(|| {
+                self.carrier.passthrough.then(|| Target {
+                    value: method_key.to_owned(),
+                    factor: None,
+                    service: None,
+                })
+            })
             .ok_or_else(|| MappingError::Missing {
                 table: "carrier",
                 value: method_key.to_owned(),
@@ -237,12 +273,24 @@ impl MappingTables {
             })?;
 
         let mut lines = Vec::new();
-        for (i, line) in order.lines.iter().enumerate().filter(|(_, l)| l.kind == crate::domain::LineKind::Product) {
+        for (i, line) in order
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.kind == crate::domain::LineKind::Product)
+        {
             let sku = self.require(TableName::Sku, line.sku.as_str(), format!("lines[{i}].sku"))?;
-            let unit = self.require(TableName::Unit, line.quantity.unit().as_str(), format!("lines[{i}].unit"))?;
+            let unit = self.require(
+                TableName::Unit,
+                line.quantity.unit().as_str(),
+                format!("lines[{i}].unit"),
+            )?;
             let wms_unit = UnitOfMeasure::parse(&unit.value).map_err(|e| e.within(format!("lines[{i}]")))?;
             let factor = unit.factor.unwrap_or(Decimal::ONE);
-            let qty = line.quantity.convert(factor, wms_unit.clone()).map_err(|e| e.within(format!("lines[{i}]")))?;
+            let qty = line
+                .quantity
+                .convert(factor, wms_unit.clone())
+                .map_err(|e| e.within(format!("lines[{i}]")))?;
             let whole = qty.whole().map_err(|e| e.within(format!("lines[{i}]")))?;
             // Prices are per source unit; keep the order total intact when the unit changes.
             let per_unit = |v: Decimal| (v / factor).round_dp(4);
@@ -280,18 +328,33 @@ mod tests {
     use time::macros::datetime;
 
     fn target(v: &str) -> Target {
-        Target { value: v.into(), factor: None, service: None }
+        Target {
+            value: v.into(),
+            factor: None,
+            service: None,
+        }
     }
 
     fn tables() -> MappingTables {
         let mut t = MappingTables::default();
         t.sku.entries.insert("SF-TEE".into(), target("TEE-001"));
         t.unit.entries.insert("Each".into(), target("Unit"));
-        t.unit.entries.insert("Case".into(), Target { value: "Unit".into(), factor: Some(Decimal::from(12)), service: None });
+        t.unit.entries.insert(
+            "Case".into(),
+            Target {
+                value: "Unit".into(),
+                factor: Some(Decimal::from(12)),
+                service: None,
+            },
+        );
         t.warehouse.entries.insert("LOC-EAST".into(), target("Main Warehouse"));
         t.carrier.entries.insert(
             "Ground".into(),
-            Target { value: "UPS".into(), factor: None, service: Some("UPS Ground".into()) },
+            Target {
+                value: "UPS".into(),
+                factor: None,
+                service: Some("UPS Ground".into()),
+            },
         );
         t
     }
@@ -315,7 +378,11 @@ mod tests {
                 ..Address::default()
             },
             bill_to: None,
-            service_level: ServiceLevel { carrier: None, service: None, method: "Ground".into() },
+            service_level: ServiceLevel {
+                carrier: None,
+                service: None,
+                method: "Ground".into(),
+            },
             fulfilled_from: LocationCode::parse("LOC-EAST").expect("loc"),
             currency: CurrencyCode::parse("USD").expect("cur"),
             ordered_at: datetime!(2026-11-23 10:00 UTC),
@@ -359,7 +426,11 @@ mod tests {
         let err = t.map_order(&order("Each", "1")).expect_err("unmapped");
         assert_eq!(
             err,
-            MappingError::Missing { table: "warehouse", value: "LOC-EAST".into(), field: "fulfilled_from".into() }
+            MappingError::Missing {
+                table: "warehouse",
+                value: "LOC-EAST".into(),
+                field: "fulfilled_from".into()
+            }
         );
         assert_eq!(err.code(), "MAPPING_MISSING");
     }
@@ -368,26 +439,89 @@ mod tests {
     fn an_unmapped_sku_passes_through_only_when_the_table_says_so() {
         let mut t = tables();
         t.sku.entries.clear();
-        assert!(matches!(t.map_order(&order("Each", "1")), Err(MappingError::Missing { table: "sku", .. })));
+        assert!(matches!(
+            t.map_order(&order("Each", "1")),
+            Err(MappingError::Missing { table: "sku", .. })
+        ));
         t.sku.passthrough = true;
-        assert_eq!(t.map_order(&order("Each", "1")).expect("passthrough").lines[0].sku.as_str(), "SF-TEE");
+        assert_eq!(
+            t.map_order(&order("Each", "1")).expect("passthrough").lines[0]
+                .sku
+                .as_str(),
+            "SF-TEE"
+        );
     }
 
     #[test]
     fn a_fractional_wms_quantity_is_rejected_with_the_line_path() {
         let err = tables().map_order(&order("Each", "1.5")).expect_err("fraction");
-        let MappingError::Invalid(v) = err else { panic!("expected Invalid, got {err:?}") };
+        let MappingError::Invalid(v) = err else {
+            panic!("expected Invalid, got {err:?}")
+        };
         assert_eq!(v.field, "lines[0].quantity");
     }
 
     #[test]
     fn wms_values_map_back_to_source_values_for_inventory_and_shipments() {
         let t = tables();
-        assert_eq!(t.source_sku(&Sku::parse("TEE-001").expect("s")).expect("back").as_str(), "SF-TEE");
         assert_eq!(
-            t.source_location(&LocationCode::parse("Main Warehouse").expect("l")).expect("back").as_str(),
+            t.source_sku(&Sku::parse("TEE-001").expect("s")).expect("back").as_str(),
+            "SF-TEE"
+        );
+        assert_eq!(
+            t.source_location(&LocationCode::parse("Main Warehouse").expect("l"))
+                .expect("back")
+                .as_str(),
             "LOC-EAST"
         );
         assert!(t.source_sku(&Sku::parse("UNKNOWN").expect("s")).is_err());
+    }
+}
+
+/// Mapping tables loaded from a `MappingSource` and kept for a TTL, so a warm function reads them once
+/// a minute instead of once per record, and an operator's edit takes effect without a deploy.
+pub struct CachedMappings {
+    source: std::sync::Arc<dyn crate::ports::MappingSource>,
+    ttl: std::time::Duration,
+    cached: tokio::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<MappingTables>)>>,
+}
+
+impl std::fmt::Debug for CachedMappings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedMappings")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedMappings {
+    /// A cache over `source`.
+    pub fn new(source: std::sync::Arc<dyn crate::ports::MappingSource>, ttl: std::time::Duration) -> Self {
+        Self {
+            source,
+            ttl,
+            cached: tokio::sync::RwLock::new(None),
+        }
+    }
+
+    /// The current tables.
+    ///
+    /// # Errors
+    /// The source's `StoreError` when the cache is empty or stale and the reload fails.
+    pub async fn get(&self) -> Result<std::sync::Arc<MappingTables>, crate::ports::StoreError> {
+        if let Some((at, tables)) = self.cached.read().await.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(tables.clone());
+            }
+        }
+        let mut guard = self.cached.write().await;
+        if let Some((at, tables)) = guard.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(tables.clone());
+            }
+        }
+        let tables = std::sync::Arc::new(self.source.load().await?);
+        *guard = Some((std::time::Instant::now(), tables.clone()));
+        Ok(tables)
     }
 }

@@ -37,7 +37,12 @@ pub trait MessagePayload: Serialize + for<'de> Deserialize<'de> {
 impl<T: MessagePayload> Envelope<T> {
     /// Wraps a payload.
     pub fn new(correlation_id: CorrelationId, data: T) -> Self {
-        Self { message_type: T::TYPE.to_owned(), schema_version: T::VERSION, correlation_id, data }
+        Self {
+            message_type: T::TYPE.to_owned(),
+            schema_version: T::VERSION,
+            correlation_id,
+            data,
+        }
     }
 
     /// Serialises into a queue message with the standard attributes.
@@ -61,10 +66,16 @@ impl<T: MessagePayload> Envelope<T> {
     pub fn parse(body: &str) -> Result<Self, MessageError> {
         let head: Head = serde_json::from_str(body).map_err(|e| MessageError::Malformed(e.to_string()))?;
         if head.message_type != T::TYPE {
-            return Err(MessageError::WrongType { expected: T::TYPE, found: head.message_type });
+            return Err(MessageError::WrongType {
+                expected: T::TYPE,
+                found: head.message_type,
+            });
         }
         if head.schema_version > T::VERSION {
-            return Err(MessageError::UnsupportedVersion { found: head.schema_version, supported: T::VERSION });
+            return Err(MessageError::UnsupportedVersion {
+                found: head.schema_version,
+                supported: T::VERSION,
+            });
         }
         serde_json::from_str(body).map_err(|e| MessageError::Malformed(e.to_string()))
     }

@@ -36,11 +36,17 @@ impl IdempotencyKey {
     /// `ValidationError` when either part is empty or the key exceeds 1 KiB (DynamoDB key limit headroom).
     pub fn new(function: &str, business_key: &str) -> Result<Self, crate::domain::ValidationError> {
         if function.is_empty() || business_key.trim().is_empty() {
-            return Err(crate::domain::ValidationError::new("idempotency_key", "must not be empty"));
+            return Err(crate::domain::ValidationError::new(
+                "idempotency_key",
+                "must not be empty",
+            ));
         }
         let key = format!("{function}#{business_key}");
         if key.len() > 1024 {
-            return Err(crate::domain::ValidationError::new("idempotency_key", "must be at most 1024 bytes"));
+            return Err(crate::domain::ValidationError::new(
+                "idempotency_key",
+                "must be at most 1024 bytes",
+            ));
         }
         Ok(Self(key))
     }
@@ -424,13 +430,19 @@ pub trait SecretProvider: Send + Sync {
 ///
 /// # Errors
 /// The provider's errors, or `Malformed` when the value is not the expected JSON (the value is never echoed).
-pub async fn secret_json<T: serde::de::DeserializeOwned>(provider: &dyn SecretProvider, id: &str) -> Result<T, SecretError> {
+pub async fn secret_json<T: serde::de::DeserializeOwned>(
+    provider: &dyn SecretProvider,
+    id: &str,
+) -> Result<T, SecretError> {
     use secrecy::ExposeSecret;
     let raw = provider.secret(id).await?;
     serde_json::from_str(raw.expose_secret()).map_err(|e| SecretError::Malformed {
         id: id.to_owned(),
         // serde's message names the missing/wrong field but not the value.
-        reason: format!("not the expected JSON: {}", e.to_string().split(" at line").next().unwrap_or("invalid")),
+        reason: format!(
+            "not the expected JSON: {}",
+            e.to_string().split(" at line").next().unwrap_or("invalid")
+        ),
     })
 }
 
@@ -499,6 +511,31 @@ impl Classified for SalesforceError {
             Self::Transport(_) => "SALESFORCE_TRANSPORT",
             Self::Decode(_) => "SALESFORCE_DECODE",
             Self::Secret(e) => e.code(),
+        }
+    }
+}
+
+impl SalesforceError {
+    /// An owned copy with the same class and code, for fanning one whole-call failure out to every
+    /// record it covered (sources that cannot be cloned are flattened into the message).
+    #[must_use]
+    pub fn for_each_record(&self) -> Self {
+        match self {
+            Self::Unauthorized(m) => Self::Unauthorized(m.clone()),
+            Self::RateLimited(m) => Self::RateLimited(m.clone()),
+            Self::Unavailable(m) => Self::Unavailable(m.clone()),
+            Self::Rejected(v) => Self::Rejected(v.clone()),
+            Self::NotFound(m) => Self::NotFound(m.clone()),
+            Self::Decode(m) => Self::Decode(m.clone()),
+            Self::Transport(_) => Self::Unavailable(crate::error::chain(self)),
+            Self::Secret(e) => match e {
+                SecretError::Unavailable(_) => Self::Unavailable(crate::error::chain(self)),
+                SecretError::NotFound { id } => Self::Secret(SecretError::NotFound { id: id.clone() }),
+                SecretError::Malformed { id, reason } => Self::Secret(SecretError::Malformed {
+                    id: id.clone(),
+                    reason: reason.clone(),
+                }),
+            },
         }
     }
 }

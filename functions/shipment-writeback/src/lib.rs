@@ -1,1 +1,395 @@
-//! (placeholder)
+//! shipment-writeback: consumes fulfillment events, reads the shipment truth from the WMS, and writes
+//! Shipments, ShipmentItems and the FulfillmentOrder status to Salesforce in as few calls as the API allows.
+//!
+//! Per SQS batch: WMS reads per record (bounded concurrency), then ONE order-graph query, ONE Shipment
+//! upsert and ONE ShipmentItem upsert (sObject Collections, ≤200 records per call), then ONE status
+//! update. Every per-record Salesforce failure maps back to the message that produced it. Upserts are
+//! keyed on external ids, so a retried batch (after a 5xx, even one where Salesforce had committed)
+//! updates instead of duplicating.
+
+pub mod config;
+pub mod records;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsEvent;
+use futures::StreamExt;
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+use tracing::{info, warn};
+use waybill::batch::{self, BatchOptions, BatchReport, Record};
+use waybill::domain::{SalesforceId, ValidationError};
+use waybill::error::{chain, Classified, FailureClass, InvocationError};
+use waybill::invocation::Invocation;
+use waybill::mapping::{CachedMappings, MappingError};
+use waybill::messages::{Envelope, FulfillmentEvent, MessageError};
+use waybill::ports::{
+    ApiFieldError, QueuePublisher, SalesforceApi, SalesforceError, ShipmentRecord, StatusUpdate, StoreError,
+    WmsConnector, WmsError, WmsRef, XrefStore,
+};
+
+pub use config::Config;
+
+/// The function's name.
+pub const FUNCTION: &str = "shipment-writeback";
+
+/// The ports this function drives.
+#[derive(Clone)]
+pub struct Ports {
+    /// Queue publisher (DLQ parking).
+    pub queue: Arc<dyn QueuePublisher>,
+    /// Salesforce.
+    pub salesforce: Arc<dyn SalesforceApi>,
+    /// The WMS.
+    pub wms: Arc<dyn WmsConnector>,
+    /// Cross-references.
+    pub xref: Arc<dyn XrefStore>,
+    /// Mapping tables.
+    pub mappings: Arc<CachedMappings>,
+}
+
+/// The function.
+#[derive(Clone)]
+pub struct App {
+    /// Configuration.
+    pub config: Config,
+    /// Ports.
+    pub ports: Ports,
+}
+
+/// Why a fulfillment event could not be written back.
+#[derive(Debug, thiserror::Error)]
+pub enum WritebackError {
+    /// Not a fulfillment event.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    /// The event is for another WMS than this function is wired to.
+    #[error("event is for {0}, this function serves {1}")]
+    WrongSystem(String, String),
+    /// No Salesforce record is linked to the WMS order (yet): retried, then parked.
+    #[error("no Salesforce record is linked to {system} order {wms_id}")]
+    NotLinked {
+        /// WMS.
+        system: &'static str,
+        /// WMS order id.
+        wms_id: String,
+    },
+    /// The linked record is gone from Salesforce or unreadable.
+    #[error("FulfillmentOrder {0} not found in Salesforce")]
+    OrderNotFound(SalesforceId),
+    /// The linked record cannot be read into an order.
+    #[error("FulfillmentOrder {id} is invalid: {source}")]
+    OrderInvalid {
+        /// Record.
+        id: SalesforceId,
+        /// Why.
+        #[source]
+        source: ValidationError,
+    },
+    /// A shipped value has no mapping back.
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    /// The WMS failed.
+    #[error(transparent)]
+    Wms(#[from] WmsError),
+    /// Salesforce failed for the whole call.
+    #[error(transparent)]
+    Salesforce(#[from] SalesforceError),
+    /// Salesforce rejected this record.
+    #[error("salesforce rejected the record: {}", .0.iter().map(|e| format!("{} {} {:?}", e.code, e.message, e.fields)).collect::<Vec<_>>().join("; "))]
+    RecordRejected(Vec<ApiFieldError>),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Classified for WritebackError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::Message(e) => e.class(),
+            Self::WrongSystem(..) | Self::OrderNotFound(_) | Self::OrderInvalid { .. } => FailureClass::Permanent,
+            // The link is written right after the WMS order is created; a shipment event racing it
+            // resolves on retry. If it never appears, the record is parked after maxReceiveCount.
+            Self::NotLinked { .. } => FailureClass::Transient,
+            Self::Mapping(e) => e.class(),
+            Self::Wms(e) => e.class(),
+            Self::Salesforce(e) => e.class(),
+            Self::RecordRejected(errs) => {
+                // Row locks and transient server states are worth another try; validation is not.
+                if errs
+                    .iter()
+                    .any(|e| matches!(e.code.as_str(), "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE"))
+                {
+                    FailureClass::Transient
+                } else {
+                    FailureClass::Permanent
+                }
+            }
+            Self::Store(e) => e.class(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Message(e) => e.code(),
+            Self::WrongSystem(..) => "WRONG_WMS",
+            Self::NotLinked { .. } => "XREF_MISSING",
+            Self::OrderNotFound(_) => "ORDER_NOT_FOUND",
+            Self::OrderInvalid { .. } => "ORDER_INVALID",
+            Self::Mapping(e) => e.code(),
+            Self::Wms(e) => e.code(),
+            Self::Salesforce(e) => e.code(),
+            Self::RecordRejected(_) => "SALESFORCE_RECORD_REJECTED",
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+/// A record that made it through the WMS reads.
+struct Resolved {
+    message_id: String,
+    fo_id: SalesforceId,
+    shipments: Vec<waybill::domain::Shipment>,
+}
+
+impl App {
+    /// Handles one invocation (an SQS batch).
+    ///
+    /// # Errors
+    /// `InvocationError` for events that are not SQS batches.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
+        match Invocation::classify(event.payload)? {
+            Invocation::Sqs(batch) => {
+                let report = self.handle_batch(batch).await;
+                serde_json::to_value(report.response()).map_err(|e| InvocationError::new("SERIALIZE", e.to_string()))
+            }
+            _ => Err(InvocationError::new(
+                "UNSUPPORTED_EVENT",
+                "shipment-writeback takes SQS batches only",
+            )),
+        }
+    }
+
+    /// Processes one SQS batch.
+    pub async fn handle_batch(&self, event: SqsEvent) -> BatchReport {
+        let opts = BatchOptions {
+            function: FUNCTION,
+            concurrency: self.config.concurrency,
+            dlq_url: Some(self.config.dlq_url.clone()),
+            max_receive_count: self.config.max_receive_count,
+        };
+        batch::batched(event, &opts, self.ports.queue.as_ref(), |records| {
+            self.write_back(records)
+        })
+        .await
+    }
+
+    async fn write_back(&self, records: Vec<Record>) -> HashMap<String, Result<(), WritebackError>> {
+        let mut results: HashMap<String, Result<(), WritebackError>> = HashMap::new();
+
+        // 1. Resolve each event to its WMS order, its Salesforce record and its shipments.
+        let resolved: Vec<Result<Resolved, (String, WritebackError)>> = futures::stream::iter(records)
+            .map(|r| async move {
+                let id = r.message_id.clone();
+                self.resolve(r).await.map_err(|e| (id, e))
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let mut ok = Vec::new();
+        for r in resolved {
+            match r {
+                Ok(x) => ok.push(x),
+                Err((id, e)) => {
+                    results.insert(id, Err(e));
+                }
+            }
+        }
+        if ok.is_empty() {
+            return results;
+        }
+
+        // 2. One query for every order graph in the batch.
+        let mut ids: Vec<SalesforceId> = ok.iter().map(|r| r.fo_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let graphs = match self.ports.salesforce.fetch_orders(&ids).await {
+            Ok(g) => g,
+            Err(e) => return fail_all(results, ok, &e),
+        };
+        let tables = match self.ports.mappings.get().await {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = chain(&e);
+                for r in ok {
+                    results.insert(
+                        r.message_id,
+                        Err(WritebackError::Store(StoreError::Unavailable(msg.clone().into()))),
+                    );
+                }
+                return results;
+            }
+        };
+
+        // 3. Build records; remember which message each belongs to.
+        let system = self.ports.wms.system();
+        let mut shipment_records: Vec<ShipmentRecord> = Vec::new();
+        let mut owner: Vec<String> = Vec::new();
+        let mut complete: Vec<(String, SalesforceId)> = Vec::new();
+        for r in ok {
+            let order = match graphs.get(&r.fo_id) {
+                None => {
+                    results.insert(r.message_id, Err(WritebackError::OrderNotFound(r.fo_id)));
+                    continue;
+                }
+                Some(Err(v)) => {
+                    results.insert(
+                        r.message_id,
+                        Err(WritebackError::OrderInvalid {
+                            id: r.fo_id,
+                            source: v.clone(),
+                        }),
+                    );
+                    continue;
+                }
+                Some(Ok(o)) => o,
+            };
+            let built: Result<Vec<ShipmentRecord>, MappingError> = r
+                .shipments
+                .iter()
+                .map(|s| records::shipment_records(system, &r.fo_id, order, s, &tables))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.into_iter().flatten().collect());
+            match built {
+                Ok(recs) => {
+                    if r.shipments.iter().any(|s| s.order_complete) && self.config.status_on_shipped.is_some() {
+                        complete.push((r.message_id.clone(), r.fo_id.clone()));
+                    }
+                    owner.extend(std::iter::repeat_n(r.message_id.clone(), recs.len()));
+                    shipment_records.extend(recs);
+                    results.insert(r.message_id, Ok(()));
+                }
+                Err(e) => {
+                    results.insert(r.message_id, Err(e.into()));
+                }
+            }
+        }
+
+        // 4. Upsert Shipments + items for the whole batch; map each outcome back to its message.
+        if !shipment_records.is_empty() {
+            match self.ports.salesforce.write_shipments(&shipment_records).await {
+                Ok(outcomes) => {
+                    for (i, outcome) in outcomes.into_iter().enumerate() {
+                        if let (Err(errors), Some(msg)) = (outcome, owner.get(i)) {
+                            warn!(message_id = %msg, external_key = %shipment_records[i].external_key, "shipment rejected by salesforce");
+                            results.insert(msg.clone(), Err(WritebackError::RecordRejected(errors)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let failed: Vec<String> = owner.to_vec();
+                    for msg in failed {
+                        results.insert(msg, Err(WritebackError::Salesforce(e.for_each_record())));
+                    }
+                    return results;
+                }
+            }
+        }
+
+        // 5. Status for fully shipped orders whose shipments were all accepted.
+        if let Some(status) = self.config.status_on_shipped.as_deref() {
+            let updates: Vec<(String, StatusUpdate)> = complete
+                .into_iter()
+                .filter(|(msg, _)| matches!(results.get(msg), Some(Ok(()))))
+                .map(|(msg, id)| {
+                    (
+                        msg,
+                        StatusUpdate {
+                            record_id: id,
+                            status: status.to_owned(),
+                        },
+                    )
+                })
+                .collect();
+            if !updates.is_empty() {
+                let body: Vec<StatusUpdate> = updates.iter().map(|(_, u)| u.clone()).collect();
+                match self.ports.salesforce.update_status(&body).await {
+                    Ok(outcomes) => {
+                        for ((msg, _), outcome) in updates.iter().zip(outcomes) {
+                            if let Err(errors) = outcome {
+                                results.insert(msg.clone(), Err(WritebackError::RecordRejected(errors)));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        for (msg, _) in &updates {
+                            results.insert(msg.clone(), Err(WritebackError::Salesforce(e.for_each_record())));
+                        }
+                    }
+                }
+            }
+        }
+        info!(
+            records = results.len(),
+            shipments = shipment_records.len(),
+            "batch written back"
+        );
+        results
+    }
+
+    async fn resolve(&self, record: Record) -> Result<Resolved, WritebackError> {
+        let env = Envelope::<FulfillmentEvent>::parse(&record.body)?;
+        let event = env.data;
+        let wms = self.ports.wms.as_ref();
+        if event.system != wms.system() {
+            return Err(WritebackError::WrongSystem(
+                event.system.as_str().into(),
+                wms.system().as_str().into(),
+            ));
+        }
+        let wms_ref = match &event.wms_order_id {
+            Some(id) => WmsRef {
+                system: event.system,
+                id: id.clone(),
+                code: event.order_code.clone(),
+            },
+            None => wms
+                .find_order(&event.order_code)
+                .await?
+                .ok_or_else(|| WmsError::NotFound {
+                    system: wms.system().as_str(),
+                    what: format!("order {}", event.order_code),
+                })?,
+        };
+        let fo_id = self
+            .ports
+            .xref
+            .salesforce_for(wms_ref.system, &wms_ref.id)
+            .await?
+            .ok_or_else(|| WritebackError::NotLinked {
+                system: wms_ref.system.as_str(),
+                wms_id: wms_ref.id.to_string(),
+            })?;
+        let shipments = wms.shipments(&wms_ref).await?;
+        if shipments.is_empty() {
+            info!(message_id = %record.message_id, order_code = %wms_ref.code, topic = %event.topic, "no shipment yet; nothing to write");
+        }
+        Ok(Resolved {
+            message_id: record.message_id,
+            fo_id,
+            shipments,
+        })
+    }
+}
+
+fn fail_all(
+    mut results: HashMap<String, Result<(), WritebackError>>,
+    ok: Vec<Resolved>,
+    e: &SalesforceError,
+) -> HashMap<String, Result<(), WritebackError>> {
+    for r in ok {
+        results.insert(r.message_id, Err(WritebackError::Salesforce(e.for_each_record())));
+    }
+    results
+}

@@ -1,1 +1,225 @@
-//! (placeholder)
+//! wms-webhook: receives Logiwa IO webhooks (`wms/shipmentorder/shipment`, `wms/shipmentorder/statuschange`),
+//! authenticates them by token and source IP, deduplicates, and enqueues fulfillment events.
+
+pub mod config;
+pub mod wire;
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use lambda_runtime::LambdaEvent;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use waybill::adapters::logiwa::webhook;
+use waybill::domain::CorrelationId;
+use waybill::error::{chain, Classified, FailureClass, InvocationError};
+use waybill::http::{self, ApiError};
+use waybill::idempotency::{Idempotency, Outcome, RunError};
+use waybill::invocation::Invocation;
+use waybill::messages::Envelope;
+use waybill::ports::{IdempotencyError, IdempotencyStore, QueueError, QueuePublisher, SecretProvider};
+use waybill::webhook_auth;
+
+pub use config::Config;
+
+/// The function's name.
+pub const FUNCTION: &str = "wms-webhook";
+
+/// Header an operator may use instead of the `token` query parameter.
+pub const TOKEN_HEADER: &str = "x-waybill-token";
+
+/// The ports this function drives.
+#[derive(Clone)]
+pub struct Ports {
+    /// Idempotency records.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Queue publisher.
+    pub queue: Arc<dyn QueuePublisher>,
+    /// Secrets.
+    pub secrets: Arc<dyn SecretProvider>,
+}
+
+/// The function.
+#[derive(Clone)]
+pub struct App {
+    /// Configuration.
+    pub config: Config,
+    /// Ports.
+    pub ports: Ports,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted<'a> {
+    status: &'a str,
+    topic: &'a str,
+    order_code: &'a str,
+    duplicate: bool,
+    correlation_id: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum EnqueueError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("queue refused the message: {0}")]
+    Refused(String),
+    #[error("could not serialise the message: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+impl Classified for EnqueueError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::Queue(e) => e.class(),
+            Self::Refused(_) => FailureClass::Transient,
+            Self::Serialize(_) => FailureClass::Permanent,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Queue(e) => e.code(),
+            Self::Refused(_) => "QUEUE_REFUSED",
+            Self::Serialize(_) => "SERIALIZE",
+        }
+    }
+}
+
+impl App {
+    /// Handles one invocation.
+    ///
+    /// # Errors
+    /// `InvocationError` only for events that are not HTTP API v2 requests.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
+        match Invocation::classify(event.payload)? {
+            Invocation::Http(req) => {
+                let resp = self.handle_http(&req).await;
+                serde_json::to_value(resp).map_err(|e| InvocationError::new("SERIALIZE", e.to_string()))
+            }
+            _ => Err(InvocationError::new(
+                "UNSUPPORTED_EVENT",
+                "wms-webhook takes HTTP API v2 requests only",
+            )),
+        }
+    }
+
+    /// Handles one HTTP request; every problem is an HTTP answer with a code.
+    pub async fn handle_http(&self, req: &ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+        let cid = http::correlation_id(req);
+        match self.accept(req, &cid).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                warn!(correlation_id = %cid, status = e.status, error.code = e.code, field = e.field.as_deref().unwrap_or(""), "wms webhook rejected");
+                e.into_response(&cid)
+            }
+        }
+    }
+
+    async fn accept(
+        &self,
+        req: &ApiGatewayV2httpRequest,
+        cid: &CorrelationId,
+    ) -> Result<ApiGatewayV2httpResponse, ApiError> {
+        let cfg = &self.config;
+        if req.request_context.http.method != http::Method::POST {
+            return Err(ApiError::new(405, "METHOD_NOT_ALLOWED", "use POST"));
+        }
+        webhook_auth::check_ip(&cfg.allowed_ips, http::source_ip(req))
+            .map_err(|e| ApiError::new(e.status(), e.code(), e.to_string()).field(e.field()))?;
+        let expected = self.ports.secrets.secret(&cfg.token_secret_id).await.map_err(|e| {
+            warn!(correlation_id = %cid, error.code = e.code(), error.message = %chain(&e), "webhook token unavailable");
+            ApiError::new(503, "TOKEN_UNAVAILABLE", "cannot verify the token right now; retry later")
+        })?;
+        let presented = req
+            .query_string_parameters
+            .first("token")
+            .or_else(|| req.path_parameters.get("token").map(String::as_str))
+            .or_else(|| http::header(req, TOKEN_HEADER));
+        webhook_auth::verify_token(&token_value(&expected), presented)
+            .map_err(|e| ApiError::new(e.status(), e.code(), e.to_string()).field(e.field()))?;
+
+        let body = http::body_bytes(req, cfg.max_body_bytes)?;
+        http::require_json(req)?;
+        let hook = webhook::parse(http::header(req, "x-logiwa-topic"), &body).map_err(|e| webhook_error(&e))?;
+        let event = hook.to_event(OffsetDateTime::now_utc());
+        let message = Envelope::new(cid.clone(), event.clone());
+
+        let idem = Idempotency::new(self.ports.idempotency.as_ref(), FUNCTION, cfg.dedup_window);
+        let outcome = idem
+            .run(
+                &format!("event#{}", event.event_key),
+                &(&event.topic, &event.order_code, &event.status),
+                0,
+                || async {
+                    let failed = self
+                        .ports
+                        .queue
+                        .publish(&cfg.fulfillment_events_queue_url, &[message.to_outbound()?])
+                        .await?;
+                    match failed.first() {
+                        None => Ok::<_, EnqueueError>(true),
+                        Some(f) => Err(EnqueueError::Refused(format!("{}: {}", f.code, f.message))),
+                    }
+                },
+            )
+            .await;
+        let duplicate = match outcome {
+            Ok(Outcome::Executed(_)) => false,
+            Ok(Outcome::Replayed(_)) => true,
+            Err(RunError::InProgress { .. }) => {
+                return Err(ApiError::new(
+                    409,
+                    "EVENT_IN_PROGRESS",
+                    "this event is being processed; retry shortly",
+                ))
+            }
+            Err(RunError::Store(IdempotencyError::PayloadMismatch { .. })) => {
+                return Err(ApiError::new(
+                    409,
+                    "EVENT_KEY_REUSED",
+                    "this event id was already used with other content",
+                ))
+            }
+            Err(e) => {
+                warn!(correlation_id = %cid, error.code = e.code(), error.message = %chain(&e), "could not enqueue event");
+                return Err(ApiError::new(
+                    503,
+                    "TEMPORARILY_UNAVAILABLE",
+                    "could not accept the event right now; retry later",
+                ));
+            }
+        };
+        info!(correlation_id = %cid, topic = %event.topic, order_code = %event.order_code, duplicate, "wms event accepted");
+        Ok(http::json_response(
+            202,
+            &Accepted {
+                status: "accepted",
+                topic: &event.topic,
+                order_code: &event.order_code,
+                duplicate,
+                correlation_id: cid.as_str(),
+            },
+            cid,
+        ))
+    }
+}
+
+/// The secret may be the bare token or `{"token": "..."}`.
+fn token_value(secret: &SecretString) -> String {
+    let raw = secret.expose_secret();
+    serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| raw.trim().to_owned())
+}
+
+/// A body we cannot read is 400 naming the field; a topic we do not handle is 422.
+fn webhook_error(e: &webhook::WebhookParseError) -> ApiError {
+    if e.is_unsupported_topic() {
+        return ApiError::new(422, "UNSUPPORTED_TOPIC", e.to_string()).field("topic");
+    }
+    ApiError::bad_request("INVALID_FIELD", e.field().unwrap_or("body"), e.to_string())
+}

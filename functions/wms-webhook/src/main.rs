@@ -1,2 +1,19 @@
-//! (placeholder)
-fn main() {}
+//! Lambda entry point for wms-webhook: telemetry, typed config, clients built once, then the runtime loop.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use waybill::config::Env;
+use waybill::wiring::Aws;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    waybill::telemetry::init_lambda();
+    // Fail the cold start (not each invocation) when configuration is wrong, naming the variable.
+    let app = wms_webhook::wire::build(&Env::process(), &Aws::from_env().await)?;
+    // The closure borrows the app: clients and caches live for the life of the execution environment.
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        app.handle(event).await
+    }))
+    .await
+}

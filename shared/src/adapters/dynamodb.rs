@@ -1,1 +1,195 @@
-//! (placeholder)
+//! DynamoDB adapter for the five state ports (idempotency, cross-references, watermarks, inventory snapshots, mapping tables) on one table.
+//!
+//! # Key design
+//!
+//! One table, partition key `pk` (S) and sort key `sk` (S), TTL on `expiration`. Every item family has its
+//! own `pk` prefix, so one table serves every function and IAM can stay "this table" (no scans anywhere).
+//!
+//! | Family | `pk` | `sk` | Attributes |
+//! | --- | --- | --- | --- |
+//! | Idempotency | `idem#<function>#<business key>` | `idem` | `status` (`INPROGRESS`/`COMPLETED`), `expiration` (N, epoch **s**, TTL), `in_progress_expiration` (N, epoch **ms**), `data` (S), `validation` (S) |
+//! | Xref, Salesforce → WMS | `xref#sf#<18-char id>` | `<wms system>` | `wms_id`, `wms_code`, `created_at` (RFC 3339) |
+//! | Xref, WMS → Salesforce | `xref#<wms system>#<wms id>` | `sf` | `sf_id`, `wms_code`, `created_at` |
+//! | Watermarks | `wm#<stream>` | `wm` | `watermark` (N, epoch ms), `updated_at` (RFC 3339) |
+//! | Inventory snapshots | `pos#<scope>` | `<sku>#<location>` | `fingerprint`, `sent_at` (RFC 3339) |
+//! | Mapping tables | `map#<sku\|unit\|warehouse\|carrier>` | `#meta` | `passthrough` (BOOL) |
+//! | | `map#<table>` | `<source value>` | `target` (S), optional `factor` (N, or S holding a decimal), optional `service` (S) |
+//!
+//! ## Idempotency protocol (AWS Lambda Powertools, ported as is)
+//!
+//! 1. **Lock.** Conditional `PutItem` of `{status=INPROGRESS, expiration=now_s+expires_after,
+//!    in_progress_expiration=lock_until_ms, validation}` with
+//!    `attribute_not_exists(pk) OR expiration < :now_s OR (status = INPROGRESS AND
+//!    attribute_exists(in_progress_expiration) AND in_progress_expiration < :now_ms)` and
+//!    `ReturnValuesOnConditionCheckFailure = ALL_OLD`. Success: `Execute`.
+//! 2. **Conflict.** The existing item comes from the error (ALL_OLD), else from a `GetItem` with
+//!    `ConsistentRead` (gone: `Inconsistent`). The `validation` hash is checked first (`PayloadMismatch`);
+//!    then COMPLETED and unexpired: `Completed(data)`; INPROGRESS with a live lock: `InProgress`;
+//!    anything else (expired, lapsed lock): `Inconsistent`, which the caller retries. Expiry is always
+//!    checked client-side: TTL deletion can lag by up to 48 h and is never relied on.
+//! 3. **Success.** `UpdateItem` sets `status=COMPLETED`, `data`, a renewed `expiration` and `validation`,
+//!    and removes `in_progress_expiration`.
+//! 4. **Failure.** `DeleteItem`, so the next attempt starts fresh.
+//!
+//! ## Other invariants
+//!
+//! - A cross-reference is written in both directions in one `TransactWriteItems`; each side is conditional
+//!   on being absent or already pointing at the same counterpart, so relinking a pair is a no-op and a
+//!   different pair is a `Conflict` with nothing written.
+//! - A watermark only moves forward: `UpdateItem` conditional on `attribute_not_exists(watermark) OR
+//!   watermark < :new`.
+//! - Snapshots and mapping seeds are written with `BatchWriteItem` (25 items per call); unprocessed items
+//!   are retried with bounded exponential back-off, then reported as `Unavailable`.
+//! - Reads are strongly consistent: a link or watermark written by one Lambda is read by another
+//!   moments later, and a stale read there means a duplicate WMS order or a resent snapshot.
+
+mod bulk;
+mod idempotency;
+mod item;
+mod mappings;
+mod positions;
+pub mod rules;
+mod watermarks;
+mod xref;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::Client;
+
+pub use mappings::put_mapping_tables;
+
+use crate::error::BoxError;
+use crate::ports::StoreError;
+
+/// Loads the AWS SDK configuration from the environment (region, credentials, and `AWS_ENDPOINT_URL`,
+/// which points the clients at moto locally).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The state table: implements `IdempotencyStore`, `XrefStore`, `WatermarkStore`, `PositionStore` and
+/// `MappingSource`. Cheap to clone (the SDK client is an `Arc` inside).
+#[derive(Debug, Clone)]
+pub struct DynamoState {
+    client: Client,
+    table: String,
+}
+
+impl DynamoState {
+    /// Wraps a client and the table name.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Builds the client from an SDK configuration.
+    pub fn from_conf(conf: &SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(conf), table)
+    }
+
+    /// The SDK client (for seeding helpers and tests).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+/// `pk`/`sk` values, in one place so the key design above has a single implementation.
+pub mod keys {
+    use crate::domain::{SalesforceId, WmsOrderId};
+    use crate::mapping::TableName;
+    use crate::ports::{IdempotencyKey, WmsSystem};
+
+    /// Sort key of idempotency records.
+    pub const IDEMPOTENCY_SK: &str = "idem";
+    /// Sort key of the WMS → Salesforce side of a cross-reference.
+    pub const XREF_SF_SK: &str = "sf";
+    /// Sort key of watermarks.
+    pub const WATERMARK_SK: &str = "wm";
+    /// Sort key of a mapping table's metadata item.
+    pub const MAPPING_META_SK: &str = "#meta";
+
+    /// `idem#<key>`.
+    pub fn idempotency(key: &IdempotencyKey) -> String {
+        format!("idem#{}", key.as_str())
+    }
+
+    /// `xref#sf#<18-char id>` (sort key: the WMS system).
+    pub fn xref_salesforce(id: &SalesforceId) -> String {
+        format!("xref#sf#{}", id.as_str())
+    }
+
+    /// `xref#<system>#<wms id>` (sort key: `sf`).
+    pub fn xref_wms(system: WmsSystem, id: &WmsOrderId) -> String {
+        format!("xref#{}#{}", system.as_str(), id.as_str())
+    }
+
+    /// `wm#<stream>`.
+    pub fn watermark(stream: &str) -> String {
+        format!("wm#{stream}")
+    }
+
+    /// `pos#<scope>` (sort key: the position key).
+    pub fn positions(scope: &str) -> String {
+        format!("pos#{scope}")
+    }
+
+    /// `map#<table>`.
+    pub fn mapping(table: TableName) -> String {
+        format!("map#{}", table.as_str())
+    }
+}
+
+/// Keeps an SDK (or builder) error as the source of a port error.
+fn boxed<E: std::error::Error + Send + Sync + 'static>(err: E) -> BoxError {
+    Box::new(err)
+}
+
+/// RFC 3339 "now" for the informational `created_at`/`updated_at`/`sent_at` attributes.
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        // Formatting a UTC "now" cannot fail; an empty audit stamp is better than failing a write over it.
+        .unwrap_or_default()
+}
+
+impl DynamoState {
+    /// Strongly consistent `GetItem` (see the module doc for why every read is consistent).
+    async fn read_item(&self, pk: &str, sk: &str) -> Result<Option<item::Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", item::s(pk))
+            .key("sk", item::s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(boxed(e)))?;
+        Ok(out.item.filter(|i| !i.is_empty()))
+    }
+
+    /// Every item under one partition key, following `LastEvaluatedKey` across pages.
+    async fn query_partition(&self, pk: &str) -> Result<Vec<item::Item>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", item::s(pk))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(item.map_err(|e| StoreError::Unavailable(boxed(e)))?);
+        }
+        Ok(items)
+    }
+}

@@ -27,7 +27,10 @@ impl SalesforceId {
         let field = "salesforce_id";
         let s = raw.trim();
         if !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ValidationError::new(field, "must contain only ASCII letters and digits"));
+            return Err(ValidationError::new(
+                field,
+                "must contain only ASCII letters and digits",
+            ));
         }
         match s.len() {
             15 => Ok(Self(format!("{s}{}", checksum(s)))),
@@ -44,7 +47,10 @@ impl SalesforceId {
                     ))
                 }
             }
-            n => Err(ValidationError::new(field, format!("must be 15 or 18 characters, got {n}"))),
+            n => Err(ValidationError::new(
+                field,
+                format!("must be 15 or 18 characters, got {n}"),
+            )),
         }
     }
 
@@ -70,10 +76,10 @@ fn checksum(base15: &str) -> String {
         .as_bytes()
         .chunks(5)
         .map(|chunk| {
-            let bits = chunk
-                .iter()
-                .enumerate()
-                .fold(0usize, |acc, (i, b)| if b.is_ascii_uppercase() { acc | (1 << i) } else { acc });
+            let bits = chunk.iter().enumerate().fold(
+                0usize,
+                |acc, (i, b)| if b.is_ascii_uppercase() { acc | (1 << i) } else { acc },
+            );
             CHECKSUM_ALPHABET[bits] as char
         })
         .collect()

@@ -8,8 +8,8 @@ mod order;
 mod quantity;
 mod shipment;
 
-pub use ids::{CorrelationId, EventId, SalesforceId, WmsOrderId};
 pub(crate) use ids::bounded_string;
+pub use ids::{CorrelationId, EventId, SalesforceId, WmsOrderId};
 pub use order::{Address, LineKind, Order, OrderLine, OrderSource, ServiceLevel, SourceSystem};
 pub use quantity::{CurrencyCode, Quantity, UnitOfMeasure};
 pub use shipment::{
@@ -31,7 +31,10 @@ pub struct ValidationError {
 impl ValidationError {
     /// A validation error for `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// Prefixes the field path, e.g. `sku` inside line 2 becomes `lines[2].sku`.

@@ -29,12 +29,21 @@ impl Quantity {
     /// with stores finer quantities; more precision signals a unit mix-up).
     pub fn new(value: Decimal, unit: UnitOfMeasure) -> Result<Self, ValidationError> {
         if value.is_sign_negative() && !value.is_zero() {
-            return Err(ValidationError::new("quantity", format!("must not be negative, got {value}")));
+            return Err(ValidationError::new(
+                "quantity",
+                format!("must not be negative, got {value}"),
+            ));
         }
         if value.normalize().scale() > 4 {
-            return Err(ValidationError::new("quantity", format!("has more than 4 decimal places: {value}")));
+            return Err(ValidationError::new(
+                "quantity",
+                format!("has more than 4 decimal places: {value}"),
+            ));
         }
-        Ok(Self { value: value.normalize(), unit })
+        Ok(Self {
+            value: value.normalize(),
+            unit,
+        })
     }
 
     /// The numeric value.
@@ -53,7 +62,10 @@ impl Quantity {
     /// `ValidationError` when the value has a fractional part or does not fit in `i32`.
     pub fn whole(&self) -> Result<i32, ValidationError> {
         if !self.value.fract().is_zero() {
-            return Err(ValidationError::new("quantity", format!("must be a whole number of {}, got {}", self.unit, self.value)));
+            return Err(ValidationError::new(
+                "quantity",
+                format!("must be a whole number of {}, got {}", self.unit, self.value),
+            ));
         }
         i32::try_from(self.value.mantissa() / 10i128.pow(self.value.scale()))
             .map_err(|_| ValidationError::new("quantity", format!("{} is too large", self.value)))
@@ -65,7 +77,10 @@ impl Quantity {
     /// `ValidationError` when the factor is not positive or the result overflows.
     pub fn convert(&self, factor: Decimal, to: UnitOfMeasure) -> Result<Self, ValidationError> {
         if factor <= Decimal::ZERO {
-            return Err(ValidationError::new("unit", format!("conversion factor must be positive, got {factor}")));
+            return Err(ValidationError::new(
+                "unit",
+                format!("conversion factor must be positive, got {factor}"),
+            ));
         }
         let value = self
             .value
@@ -101,9 +116,16 @@ impl CurrencyCode {
         let s = raw.trim();
         let bytes = s.as_bytes();
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
-            return Err(ValidationError::new("currency", format!("must be a 3-letter ISO 4217 code, got '{s}'")));
+            return Err(ValidationError::new(
+                "currency",
+                format!("must be a 3-letter ISO 4217 code, got '{s}'"),
+            ));
         }
-        Ok(Self([bytes[0].to_ascii_uppercase(), bytes[1].to_ascii_uppercase(), bytes[2].to_ascii_uppercase()]))
+        Ok(Self([
+            bytes[0].to_ascii_uppercase(),
+            bytes[1].to_ascii_uppercase(),
+            bytes[2].to_ascii_uppercase(),
+        ]))
     }
 
     /// The code, e.g. `USD`.
@@ -158,7 +180,10 @@ mod tests {
     #[test]
     fn a_whole_quantity_converts_to_an_integer_but_a_fraction_does_not() {
         assert_eq!(Quantity::new(dec("3.000"), ea()).expect("q").whole().expect("whole"), 3);
-        let err = Quantity::new(dec("2.5"), ea()).expect("q").whole().expect_err("fraction");
+        let err = Quantity::new(dec("2.5"), ea())
+            .expect("q")
+            .whole()
+            .expect_err("fraction");
         assert!(err.message.contains("whole number"), "{err}");
     }
 

@@ -9,6 +9,8 @@
 //! `shared/reference/salesforce-api.md` and `shared/reference/wms-apis.md`; see the README for every
 //! shape, its source and the assumptions made where the docs are silent.
 
+#![recursion_limit = "256"]
+
 pub mod common;
 pub mod logiwa;
 pub mod salesforce;

@@ -268,7 +268,13 @@ mod tests {
         let json = serde_json::json!({"method":"PATCH","pathContains":"/composite","times":2,
             "action":{"kind":"status","status":503}});
         let rule: FaultRule = serde_json::from_value(json).expect("valid rule");
-        assert_eq!(rule, FaultRule::status(503).method("PATCH").path_contains("/composite").times(2));
+        assert_eq!(
+            rule,
+            FaultRule::status(503)
+                .method("PATCH")
+                .path_contains("/composite")
+                .times(2)
+        );
         let ctf: FaultRule =
             serde_json::from_value(serde_json::json!({"action":{"kind":"commitThenFail"}})).expect("valid");
         assert_eq!(ctf.action, FaultAction::CommitThenFail { status: 500 });

@@ -74,8 +74,14 @@ mod tests {
 
     #[test]
     fn offsetless_and_rfc3339_datetimes_both_parse_as_utc() {
-        assert_eq!(parse_datetime("2026-01-02T03:04:05"), Some(datetime!(2026-01-02 03:04:05 UTC)));
-        assert_eq!(parse_datetime("2026-01-02T03:04:05Z"), Some(datetime!(2026-01-02 03:04:05 UTC)));
+        assert_eq!(
+            parse_datetime("2026-01-02T03:04:05"),
+            Some(datetime!(2026-01-02 03:04:05 UTC))
+        );
+        assert_eq!(
+            parse_datetime("2026-01-02T03:04:05Z"),
+            Some(datetime!(2026-01-02 03:04:05 UTC))
+        );
         assert_eq!(parse_datetime("not a date"), None);
     }
 }

@@ -36,7 +36,10 @@ impl ApiError {
     }
 
     pub fn invalid_field(field: &str, sobject: &str) -> Self {
-        Self::bad("INVALID_FIELD", format!("No such column '{field}' on sobject of type {sobject}"))
+        Self::bad(
+            "INVALID_FIELD",
+            format!("No such column '{field}' on sobject of type {sobject}"),
+        )
     }
 
     pub fn json_parser(message: impl Into<String>) -> Self {

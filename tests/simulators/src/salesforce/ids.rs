@@ -26,13 +26,14 @@ pub fn checksum(id15: &str) -> Option<String> {
 /// Turns a 15- or 18-char id into its canonical 18-char form (the suffix is recomputed from the
 /// base, as Salesforce does). Anything else is not an id.
 pub fn to18(id: &str) -> Option<String> {
+    // Checked before slicing: a multi-byte character must not be cut in half.
+    if !id.is_ascii() {
+        return None;
+    }
     let base = match id.len() {
         15 | 18 => &id[..15],
         _ => return None,
     };
-    if !id.is_ascii() {
-        return None;
-    }
     let sum = checksum(base)?;
     if id.len() == 18 && !id[15..].eq_ignore_ascii_case(&sum) {
         return None;
@@ -76,6 +77,7 @@ mod tests {
     fn eighteen_char_ids_with_a_wrong_suffix_are_not_ids() {
         assert_eq!(to18("001A0000006Vm9rAAA"), None);
         assert_eq!(to18("short"), None);
+        assert_eq!(to18("001A0000006Vm9é"), None);
         assert_eq!(to18("001A0000006Vm9rIAC").as_deref(), Some("001A0000006Vm9rIAC"));
     }
 

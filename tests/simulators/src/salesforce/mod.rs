@@ -228,7 +228,9 @@ impl SalesforceState {
                     .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(field)))
                     .is_some_and(|(_, v)| match v {
                         Value::String(s) => s.eq_ignore_ascii_case(value),
-                        other => other.to_string() == value,
+                        Value::Number(n) => n.as_f64().is_some_and(|f| value.parse::<f64>().ok() == Some(f)),
+                        Value::Bool(b) => value.parse::<bool>().ok() == Some(*b),
+                        _ => false,
                     })
             })
             .collect()
@@ -304,7 +306,8 @@ fn new_token(org_id: &str) -> String {
     let tail: String = (0..96)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
-    format!("{}!AR{}", &org_id[..15.min(org_id.len())], tail)
+    let org15: String = org_id.chars().take(15).collect();
+    format!("{org15}!AR{tail}")
 }
 
 fn sf_error(e: &ApiError) -> Response {
@@ -405,7 +408,11 @@ async fn data_api(
     let limit_header = format!("api-usage={}/{}", data.api_used, cfg.api_limit);
     let resp = if data.api_used > cfg.api_limit {
         // salesforce-api.md §2 [34][39].
-        sf_error(&ApiError::new(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."))
+        sf_error(&ApiError::new(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        ))
     } else {
         let batch_size = headers
             .get("sforce-query-options")
@@ -525,11 +532,17 @@ struct UsageBody {
 
 async fn admin_set_usage(State(st): State<SalesforceState>, Json(b): Json<UsageBody>) -> Response {
     st.set_api_usage(b.used);
-    json_response(200, &json!({"used": st.api_usage(), "limit": st.inner.config.api_limit}))
+    json_response(
+        200,
+        &json!({"used": st.api_usage(), "limit": st.inner.config.api_limit}),
+    )
 }
 
 async fn admin_get_usage(State(st): State<SalesforceState>) -> Response {
-    json_response(200, &json!({"used": st.api_usage(), "limit": st.inner.config.api_limit}))
+    json_response(
+        200,
+        &json!({"used": st.api_usage(), "limit": st.inner.config.api_limit}),
+    )
 }
 
 /// The full router (vendor routes behind the fault gate, plus `/__sim` admin routes).
@@ -540,7 +553,10 @@ pub fn router(state: SalesforceState) -> Router {
         .route("/services/data/", get(versions))
         .route("/services/data/{*rest}", any(data_api))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), gate::<SalesforceState>));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::<SalesforceState>,
+        ));
     let admin = Router::new()
         .route("/__sim/stats", get(admin_stats))
         .route("/__sim/reset", post(admin_reset))
@@ -549,8 +565,14 @@ pub fn router(state: SalesforceState) -> Router {
             post(admin_add_fault).get(admin_list_faults).delete(admin_clear_faults),
         )
         .route("/__sim/expire-sessions", post(admin_expire))
-        .route("/__sim/salesforce/records/{sobject}", get(admin_records).post(admin_seed))
-        .route("/__sim/salesforce/api-usage", post(admin_set_usage).get(admin_get_usage));
+        .route(
+            "/__sim/salesforce/records/{sobject}",
+            get(admin_records).post(admin_seed),
+        )
+        .route(
+            "/__sim/salesforce/api-usage",
+            post(admin_set_usage).get(admin_get_usage),
+        );
     admin.merge(vendor).with_state(state)
 }
 
@@ -589,18 +611,36 @@ pub fn demo_seed() -> Vec<SeedRecord> {
     };
     vec![
         rec("Account", json!({"Id": acct, "Name": "Demo Customer"})),
-        rec("Product2", json!({"Id": prod, "Name": "Demo Widget", "StockKeepingUnit": "SKU-1", "ProductCode": "W-1", "QuantityUnitOfMeasure": "Each", "IsActive": true})),
-        rec("Location", json!({"Id": loc, "Name": "Main Warehouse", "ExternalReference": "WH1", "LocationType": "Warehouse"})),
-        rec("OrderDeliveryMethod", json!({"Id": dm, "Name": "UPS Ground", "Carrier": "UPS", "ClassOfService": "Ground", "IsActive": true})),
-        rec("OrderSummary", json!({"Id": os, "AccountId": acct, "CurrencyIsoCode": "USD", "OrderedDate": "2026-11-20T10:00:00Z", "Status": "Approved"})),
-        rec("FulfillmentOrder", json!({"Id": fo, "Status": "Allocated", "OrderSummaryId": os, "DeliveryMethodId": dm,
+        rec(
+            "Product2",
+            json!({"Id": prod, "Name": "Demo Widget", "StockKeepingUnit": "SKU-1", "ProductCode": "W-1", "QuantityUnitOfMeasure": "Each", "IsActive": true}),
+        ),
+        rec(
+            "Location",
+            json!({"Id": loc, "Name": "Main Warehouse", "ExternalReference": "WH1", "LocationType": "Warehouse"}),
+        ),
+        rec(
+            "OrderDeliveryMethod",
+            json!({"Id": dm, "Name": "UPS Ground", "Carrier": "UPS", "ClassOfService": "Ground", "IsActive": true}),
+        ),
+        rec(
+            "OrderSummary",
+            json!({"Id": os, "AccountId": acct, "CurrencyIsoCode": "USD", "OrderedDate": "2026-11-20T10:00:00Z", "Status": "Approved"}),
+        ),
+        rec(
+            "FulfillmentOrder",
+            json!({"Id": fo, "Status": "Allocated", "OrderSummaryId": os, "DeliveryMethodId": dm,
             "FulfilledFromLocationId": loc, "FulfilledToName": "Ann Example", "FulfilledToStreet": "1 Main St",
             "FulfilledToCity": "Springfield", "FulfilledToState": "IL", "FulfilledToPostalCode": "62701",
             "FulfilledToCountry": "US", "FulfilledToPhone": "555-0100", "FulfilledToEmailAddress": "ann@example.com",
             "ItemCount": 1, "Type": "Warehouse", "TotalProductAmount": 20.0, "TotalTaxAmount": 1.6, "GrandTotalAmount": 21.6,
-            "CurrencyIsoCode": "USD", "AccountId": acct})),
-        rec("FulfillmentOrderLineItem", json!({"Id": foli, "FulfillmentOrderId": fo, "Product2Id": prod, "Quantity": 2,
+            "CurrencyIsoCode": "USD", "AccountId": acct}),
+        ),
+        rec(
+            "FulfillmentOrderLineItem",
+            json!({"Id": foli, "FulfillmentOrderId": fo, "Product2Id": prod, "Quantity": 2,
             "OriginalQuantity": 2, "UnitPrice": 10.0, "TotalTaxAmount": 1.6, "TotalLineAmount": 20.0,
-            "Type": "Order Product", "TypeCode": "Product", "Description": "Demo Widget", "QuantityUnitOfMeasure": "Each"})),
+            "Type": "Order Product", "TypeCode": "Product", "Description": "Demo Widget", "QuantityUnitOfMeasure": "Each"}),
+        ),
     ]
 }

@@ -121,7 +121,11 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
         Value::Object(m) => Ok(m),
         other => Err(ApiError::json_parser(format!(
             "Cannot deserialize instance of sObject from {} value",
-            if other.is_array() { "START_ARRAY" } else { "VALUE_STRING" }
+            if other.is_array() {
+                "START_ARRAY"
+            } else {
+                "VALUE_STRING"
+            }
         ))),
     }
 }
@@ -144,6 +148,8 @@ fn record_json(version: &str, obj: &ObjectDef, rec: &Record, fields: Option<&[&'
     );
     match fields {
         Some(list) => {
+            // Salesforce always returns the Id alongside the requested fields.
+            m.insert("Id".into(), Value::String(id.to_string()));
             for f in list {
                 m.insert((*f).to_string(), rec.get(*f).cloned().unwrap_or(Value::Null));
             }
@@ -159,7 +165,12 @@ fn record_json(version: &str, obj: &ObjectDef, rec: &Record, fields: Option<&[&'
 
 /// Entry point for every data API request.
 pub fn dispatch(data: &mut SfData, req: &SfRequest) -> SfResponse {
-    let segs: Vec<&str> = req.segments.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = req
+        .segments
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
     match segs.as_slice() {
         [] => match req.method {
             Method::GET => SfResponse::json(
@@ -177,8 +188,10 @@ pub fn dispatch(data: &mut SfData, req: &SfRequest) -> SfResponse {
                 let list: Vec<Value> = schema()
                     .objects
                     .iter()
-                    .map(|o| json!({"name": o.name, "keyPrefix": o.key_prefix, "custom": o.name.ends_with("__c"),
-                        "urls": {"sobject": format!("/services/data/{}/sobjects/{}", req.version, o.name)}}))
+                    .map(|o| {
+                        json!({"name": o.name, "keyPrefix": o.key_prefix, "custom": o.name.ends_with("__c"),
+                        "urls": {"sobject": format!("/services/data/{}/sobjects/{}", req.version, o.name)}})
+                    })
                     .collect();
                 SfResponse::json(200, json!({"encoding":"UTF-8","maxBatchSize":200,"sobjects":list}))
             }
@@ -228,7 +241,8 @@ fn sobject_root(data: &mut SfData, req: &SfRequest, ty: &str) -> SfResponse {
             match data.store.create(obj, &input, WriteMode::Api, req.now) {
                 Ok(id) => {
                     let mut r = SfResponse::json(201, json!({"id": id, "success": true, "errors": []}));
-                    r.headers.push(("Location".into(), record_url(&req.version, obj.name, &id)));
+                    r.headers
+                        .push(("Location".into(), record_url(&req.version, obj.name, &id)));
                     r
                 }
                 Err(e) => e.into(),
@@ -293,7 +307,10 @@ fn selected_fields(obj: &ObjectDef, query: &str) -> Result<Option<Vec<&'static s
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let f = obj.field(name).ok_or_else(|| {
-            ApiError::bad("INVALID_FIELD", format!("No such column '{name}' on entity '{}'.", obj.name))
+            ApiError::bad(
+                "INVALID_FIELD",
+                format!("No such column '{name}' on entity '{}'.", obj.name),
+            )
         })?;
         out.push(f.name);
     }
@@ -323,8 +340,11 @@ fn sobject_row(data: &mut SfData, req: &SfRequest, ty: &str, id: &str) -> SfResp
             };
             // salesforce-api.md §2 [20]: the record is addressed by the URL, never by an Id in the body.
             if input.keys().any(|k| k.eq_ignore_ascii_case("Id")) {
-                return ApiError::bad("INVALID_FIELD", "The Id field should not be specified in the sobject data.")
-                    .into();
+                return ApiError::bad(
+                    "INVALID_FIELD",
+                    "The Id field should not be specified in the sobject data.",
+                )
+                .into();
             }
             match data.store.update(obj, id, &input, WriteMode::Api, req.now) {
                 Ok(()) => SfResponse::empty(204),
@@ -363,7 +383,10 @@ fn matches_for(store: &Store, obj: &ObjectDef, field: &FieldDef, value: &str) ->
 }
 
 fn multiple_choices(version: &str, obj: &ObjectDef, ids: &[String]) -> SfResponse {
-    let urls: Vec<Value> = ids.iter().map(|i| Value::String(record_url(version, obj.name, i))).collect();
+    let urls: Vec<Value> = ids
+        .iter()
+        .map(|i| Value::String(record_url(version, obj.name, i)))
+        .collect();
     SfResponse::json(300, Value::Array(urls))
 }
 
@@ -400,11 +423,10 @@ fn sobject_by_external_id(data: &mut SfData, req: &SfRequest, ty: &str, field: &
             let update_only = query_param(&req.query, "updateOnly").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             match upsert_one(&mut data.store, obj, ext, value, input, update_only, req.now) {
                 Ok(UpsertOutcome::Created(id)) => {
-                    let mut r = SfResponse::json(
-                        201,
-                        json!({"id": id, "success": true, "errors": [], "created": true}),
-                    );
-                    r.headers.push(("Location".into(), record_url(&req.version, obj.name, &id)));
+                    let mut r =
+                        SfResponse::json(201, json!({"id": id, "success": true, "errors": [], "created": true}));
+                    r.headers
+                        .push(("Location".into(), record_url(&req.version, obj.name, &id)));
                     r
                 }
                 Ok(UpsertOutcome::Updated(id)) => {
@@ -467,7 +489,9 @@ fn upsert_one(
                 return Err(ApiError::not_found());
             }
             input.insert(ext.name.to_string(), Value::String(value.to_string()));
-            store.create(obj, &input, WriteMode::Api, now).map(UpsertOutcome::Created)
+            store
+                .create(obj, &input, WriteMode::Api, now)
+                .map(UpsertOutcome::Created)
         }
         [one] => {
             let id = one.clone();
@@ -484,11 +508,19 @@ fn collection_body(body: &[u8]) -> Result<(bool, Vec<Value>), ApiError> {
     let all_or_none = match m.get("allOrNone") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::json_parser("Cannot deserialize instance of boolean for allOrNone")),
+        Some(_) => {
+            return Err(ApiError::json_parser(
+                "Cannot deserialize instance of boolean for allOrNone",
+            ))
+        }
     };
     let records = match m.get("records") {
         Some(Value::Array(a)) => a.clone(),
-        _ => return Err(ApiError::json_parser("Required field 'records' is missing or not an array")),
+        _ => {
+            return Err(ApiError::json_parser(
+                "Required field 'records' is missing or not an array",
+            ))
+        }
     };
     if records.len() > COLLECTION_LIMIT {
         return Err(ApiError::bad(
@@ -618,7 +650,10 @@ fn collections_update(data: &mut SfData, req: &SfRequest) -> SfResponse {
         .map(|(obj, mut fields)| {
             fields.remove("attributes");
             let id_key = fields.keys().find(|k| k.eq_ignore_ascii_case("id")).cloned();
-            let Some(id) = id_key.and_then(|k| fields.remove(&k)).and_then(|v| v.as_str().map(str::to_string)) else {
+            let Some(id) = id_key
+                .and_then(|k| fields.remove(&k))
+                .and_then(|v| v.as_str().map(str::to_string))
+            else {
                 return ItemResult::Failed {
                     err: ApiError::bad("MISSING_ARGUMENT", "Id not specified in an update call"),
                     created: None,
@@ -626,7 +661,10 @@ fn collections_update(data: &mut SfData, req: &SfRequest) -> SfResponse {
             };
             if ids::to18(&id).is_none_or(|i| !i.starts_with(obj.key_prefix)) {
                 return ItemResult::Failed {
-                    err: ApiError::bad("MALFORMED_ID", format!("{}: id value of incorrect type: {id}", obj.name)),
+                    err: ApiError::bad(
+                        "MALFORMED_ID",
+                        format!("{}: id value of incorrect type: {id}", obj.name),
+                    ),
                     created: None,
                 };
             }
@@ -683,7 +721,10 @@ fn collections_upsert(data: &mut SfData, req: &SfRequest, ty: &str, field: &str)
             fields.remove("attributes");
             if fields.keys().any(|k| k.eq_ignore_ascii_case("Id")) {
                 return ItemResult::Failed {
-                    err: ApiError::bad("INVALID_FIELD", "The Id field should not be specified in the sobject data."),
+                    err: ApiError::bad(
+                        "INVALID_FIELD",
+                        "The Id field should not be specified in the sobject data.",
+                    ),
                     created: Some(false),
                 };
             }
@@ -700,17 +741,30 @@ fn collections_upsert(data: &mut SfData, req: &SfRequest, ty: &str, field: &str)
                 };
             };
             match upsert_one(&mut data.store, obj, ext, &value, fields, false, req.now) {
-                Ok(UpsertOutcome::Created(id)) => ItemResult::Ok { id, created: Some(true) },
-                Ok(UpsertOutcome::Updated(id)) => ItemResult::Ok { id, created: Some(false) },
+                Ok(UpsertOutcome::Created(id)) => ItemResult::Ok {
+                    id,
+                    created: Some(true),
+                },
+                Ok(UpsertOutcome::Updated(id)) => ItemResult::Ok {
+                    id,
+                    created: Some(false),
+                },
                 Ok(UpsertOutcome::Multiple(ids)) => ItemResult::Failed {
                     err: ApiError::bad(
                         "DUPLICATE_EXTERNAL_ID",
-                        format!("{}: more than one record found for external id field: [{}]", ext.name, ids.join(", ")),
+                        format!(
+                            "{}: more than one record found for external id field: [{}]",
+                            ext.name,
+                            ids.join(", ")
+                        ),
                     )
                     .with_fields(vec![ext.name.to_string()]),
                     created: Some(false),
                 },
-                Err(err) => ItemResult::Failed { err, created: Some(false) },
+                Err(err) => ItemResult::Failed {
+                    err,
+                    created: Some(false),
+                },
             }
         })
         .collect();
@@ -719,7 +773,12 @@ fn collections_upsert(data: &mut SfData, req: &SfRequest, ty: &str, field: &str)
 
 fn collections_delete(data: &mut SfData, req: &SfRequest) -> SfResponse {
     let ids_param = query_param(&req.query, "ids").unwrap_or_default();
-    let list: Vec<String> = ids_param.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let list: Vec<String> = ids_param
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
     if list.is_empty() {
         return ApiError::bad("MISSING_ARGUMENT", "ids not specified").into();
     }
@@ -765,7 +824,15 @@ fn query(data: &mut SfData, req: &SfRequest) -> SfResponse {
     data.next_cursor += 1;
     let locator_base = format!("01g5g0{:012}", data.next_cursor);
     let batch = req.batch_size.clamp(200, QUERY_BATCH_MAX);
-    page(data, &req.version, &locator_base, result.total_size, result.records, 0, batch)
+    page(
+        data,
+        &req.version,
+        &locator_base,
+        result.total_size,
+        result.records,
+        0,
+        batch,
+    )
 }
 
 /// Serves one batch and parks the rest under a query locator (salesforce-api.md §2 [33]).
@@ -791,14 +858,8 @@ fn page(
                 Value::String(format!("/services/data/{version}/query/{locator_base}-{end}")),
             );
         }
-        data.cursors.insert(
-            locator_base.to_string(),
-            super::Cursor {
-                records,
-                total,
-                batch,
-            },
-        );
+        data.cursors
+            .insert(locator_base.to_string(), super::Cursor { records, total, batch });
     }
     SfResponse::json(200, body)
 }
@@ -837,7 +898,10 @@ fn lookup_reference(expr: &str, results: &HashMap<String, (u16, Value)>) -> Resu
             let key = &r[..end];
             cur = cur
                 .as_object()
-                .and_then(|m| m.get(key).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)))
+                .and_then(|m| {
+                    m.get(key)
+                        .or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+                })
                 .cloned()
                 .ok_or_else(|| ref_id.to_string())?;
             rest = &r[end..];
@@ -915,13 +979,20 @@ fn composite(data: &mut SfData, req: &SfRequest) -> SfResponse {
     if subs.len() > COMPOSITE_LIMIT {
         return ApiError::bad(
             "LIMIT_EXCEEDED",
-            format!("The number of subrequests ({}) exceeds the limit of {COMPOSITE_LIMIT}", subs.len()),
+            format!(
+                "The number of subrequests ({}) exceeds the limit of {COMPOSITE_LIMIT}",
+                subs.len()
+            ),
         )
         .into();
     }
     let queries = subs
         .iter()
-        .filter(|s| s.get("url").and_then(Value::as_str).is_some_and(|u| u.contains("/query")))
+        .filter(|s| {
+            s.get("url")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.contains("/query"))
+        })
         .count();
     if queries > COMPOSITE_QUERY_LIMIT {
         return ApiError::bad(
@@ -935,7 +1006,11 @@ fn composite(data: &mut SfData, req: &SfRequest) -> SfResponse {
     let mut out: Vec<Value> = Vec::new();
     let mut rolled_back = false;
     for sub in subs {
-        let ref_id = sub.get("referenceId").and_then(Value::as_str).unwrap_or_default().to_string();
+        let ref_id = sub
+            .get("referenceId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if rolled_back {
             out.push(json!({"body": halted("The transaction was rolled back since another operation in the same transaction failed.".into()),
                 "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref_id}));
@@ -1015,7 +1090,11 @@ fn run_subrequest(
     }
     let segments: Vec<String> = parts.map(percent_decode).collect();
     if segments.first().map(String::as_str) == Some("composite") && segments.len() == 1 {
-        return ApiError::bad("INVALID_INPUT", "Composite subrequests cannot call the composite resource").into();
+        return ApiError::bad(
+            "INVALID_INPUT",
+            "Composite subrequests cannot call the composite resource",
+        )
+        .into();
     }
     let sub_req = SfRequest {
         method,

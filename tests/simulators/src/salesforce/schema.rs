@@ -197,9 +197,7 @@ pub fn fo_status_category(status: &str) -> Option<&'static str> {
 fn build() -> Schema {
     use FieldType::*;
     let address = |prefix: &'static [&'static str]| prefix.iter().map(|n| f(n, Text)).collect::<Vec<_>>();
-    let mut objects = Vec::new();
-
-    objects.push(object("Account", "001", vec![f("Name", Text).req()], vec![]));
+    let mut objects = vec![object("Account", "001", vec![f("Name", Text).req()], vec![])];
 
     // salesforce-api.md §5: Product2 with StockKeepingUnit (idLookup, usable as an external id).
     objects.push(object(
@@ -294,7 +292,11 @@ fn build() -> Schema {
         "0a3",
         fo_fields,
         vec![
-            child("FulfillmentOrderLineItems", "FulfillmentOrderLineItem", "FulfillmentOrderId"),
+            child(
+                "FulfillmentOrderLineItems",
+                "FulfillmentOrderLineItem",
+                "FulfillmentOrderId",
+            ),
             child("Shipments", "Shipment", "FulfillmentOrderId"),
         ],
     ));

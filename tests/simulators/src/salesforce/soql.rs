@@ -220,7 +220,9 @@ impl Parser {
         loop {
             if self.peek() == Some(&Tok::LParen) {
                 if nested {
-                    return Err(ApiError::malformed_query("Nesting of semi join sub-selects is not supported"));
+                    return Err(ApiError::malformed_query(
+                        "Nesting of semi join sub-selects is not supported",
+                    ));
                 }
                 self.pos += 1;
                 let sub = self.query(true)?;
@@ -244,7 +246,11 @@ impl Parser {
         }
         self.expect_kw("FROM")?;
         let from = self.ident()?;
-        let cond = if self.eat_kw("WHERE") { Some(self.or_cond()?) } else { None };
+        let cond = if self.eat_kw("WHERE") {
+            Some(self.or_cond()?)
+        } else {
+            None
+        };
         let mut order = Vec::new();
         if self.eat_kw("ORDER") {
             self.expect_kw("BY")?;
@@ -265,7 +271,11 @@ impl Parser {
                         nulls_first = false;
                     }
                 }
-                order.push(OrderItem { path, desc, nulls_first });
+                order.push(OrderItem {
+                    path,
+                    desc,
+                    nulls_first,
+                });
                 if self.peek() == Some(&Tok::Comma) {
                     self.pos += 1;
                     continue;
@@ -293,7 +303,9 @@ impl Parser {
 
     fn usize_lit(&mut self) -> Result<usize, ApiError> {
         match self.next() {
-            Some(Tok::Num(n)) => n.parse().map_err(|_| ApiError::malformed_query(format!("unexpected token: '{n}'"))),
+            Some(Tok::Num(n)) => n
+                .parse()
+                .map_err(|_| ApiError::malformed_query(format!("unexpected token: '{n}'"))),
             _ => {
                 self.pos -= 1;
                 Err(self.unexpected())
@@ -383,7 +395,9 @@ impl Parser {
                     if parse_date(&n).is_some() || parse_datetime(&n).is_some() {
                         Ok(Literal::Temporal(n))
                     } else {
-                        Err(ApiError::malformed_query(format!("line 1:0 no viable alternative at character '{n}'")))
+                        Err(ApiError::malformed_query(format!(
+                            "line 1:0 no viable alternative at character '{n}'"
+                        )))
                     }
                 } else {
                     n.parse::<f64>()
@@ -442,7 +456,9 @@ struct Resolved {
 fn resolve(obj: &'static ObjectDef, path: &[String]) -> Result<Resolved, ApiError> {
     let mut cur = obj;
     let mut hops = Vec::new();
-    let (last, rels) = path.split_last().ok_or_else(|| ApiError::malformed_query("empty field"))?;
+    let (last, rels) = path
+        .split_last()
+        .ok_or_else(|| ApiError::malformed_query("empty field"))?;
     // A leading object name qualifier (`FulfillmentOrder.Id`) is allowed, as in SOQL.
     let rels = match rels.first() {
         Some(first) if first.eq_ignore_ascii_case(obj.name) && obj.relationship(first).is_none() => &rels[1..],
@@ -545,7 +561,10 @@ enum Checked {
 fn check_id_literal(r: &Resolved, lit: &Literal) -> Result<(), ApiError> {
     if let (true, Literal::Str(s)) = (is_id_type(r.field_ty), lit) {
         if ids::to18(s).is_none() {
-            return Err(ApiError::bad("INVALID_QUERY_FILTER_OPERATOR", format!("\ninvalid ID field: {s}")));
+            return Err(ApiError::bad(
+                "INVALID_QUERY_FILTER_OPERATOR",
+                format!("\ninvalid ID field: {s}"),
+            ));
         }
     }
     Ok(())
@@ -612,10 +631,7 @@ fn eval(store: &Store, rec: &Record, c: &Checked) -> bool {
 
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         (Value::String(x), Value::String(y)) => match (parse_datetime(x), parse_datetime(y)) {
             (Some(p), Some(q)) => p.cmp(&q),
@@ -659,13 +675,17 @@ fn run(
                         ),
                     )
                 })?;
-                let child_obj = schema().object(rel.child_type).ok_or_else(|| invalid_type(rel.child_type))?;
+                let child_obj = schema()
+                    .object(rel.child_type)
+                    .ok_or_else(|| invalid_type(rel.child_type))?;
                 projections.push(Proj::Sub(child_obj, rel.field, sub.clone()));
             }
         }
     }
     if count_only && !projections.is_empty() {
-        return Err(ApiError::malformed_query("COUNT() cannot be combined with other fields"));
+        return Err(ApiError::malformed_query(
+            "COUNT() cannot be combined with other fields",
+        ));
     }
 
     let mut rows: Vec<&Record> = candidates
@@ -814,7 +834,12 @@ mod tests {
     fn seed(store: &mut Store, ty: &str, v: Value) -> String {
         let obj = schema().object(ty).expect("type");
         store
-            .create(obj, v.as_object().expect("object"), WriteMode::Api, OffsetDateTime::now_utc())
+            .create(
+                obj,
+                v.as_object().expect("object"),
+                WriteMode::Api,
+                OffsetDateTime::now_utc(),
+            )
             .expect("seeded")
     }
 
@@ -827,7 +852,11 @@ mod tests {
             "FulfillmentOrder",
             json!({"Status":"Allocated","FulfilledToName":"Ann","DeliveryMethodId":dm}),
         );
-        seed(&mut s, "FulfillmentOrder", json!({"Status":"Draft","FulfilledToName":"Bob"}));
+        seed(
+            &mut s,
+            "FulfillmentOrder",
+            json!({"Status":"Draft","FulfilledToName":"Bob"}),
+        );
         seed(
             &mut s,
             "FulfillmentOrderLineItem",
@@ -848,7 +877,10 @@ mod tests {
         assert_eq!(r.total_size, 2);
         assert_eq!(r.records[0]["DeliveryMethod"]["Carrier"], json!("UPS"));
         assert_eq!(r.records[0]["DeliveryMethod"]["Name"], json!("Ground"));
-        assert_eq!(r.records[0]["DeliveryMethod"]["attributes"]["type"], json!("OrderDeliveryMethod"));
+        assert_eq!(
+            r.records[0]["DeliveryMethod"]["attributes"]["type"],
+            json!("OrderDeliveryMethod")
+        );
         assert_eq!(r.records[1]["DeliveryMethod"], Value::Null);
     }
 
@@ -880,8 +912,12 @@ mod tests {
         )
         .expect("query runs");
         assert_eq!(r.total_size, 1);
-        let none = execute(&s, "v62.0", "SELECT Id FROM FulfillmentOrder WHERE DeliveryMethodId = null AND Status IN ('Draft')")
-            .expect("query runs");
+        let none = execute(
+            &s,
+            "v62.0",
+            "SELECT Id FROM FulfillmentOrder WHERE DeliveryMethodId = null AND Status IN ('Draft')",
+        )
+        .expect("query runs");
         assert_eq!(none.total_size, 1);
     }
 
@@ -904,8 +940,12 @@ mod tests {
         let c = execute(&s, "v62.0", "SELECT COUNT() FROM FulfillmentOrder").expect("count");
         assert_eq!(c.total_size, 2);
         assert!(c.records.is_empty());
-        let l = execute(&s, "v62.0", "SELECT Id FROM FulfillmentOrder ORDER BY FulfilledToName DESC LIMIT 1 OFFSET 1")
-            .expect("limit");
+        let l = execute(
+            &s,
+            "v62.0",
+            "SELECT Id FROM FulfillmentOrder ORDER BY FulfilledToName DESC LIMIT 1 OFFSET 1",
+        )
+        .expect("limit");
         assert_eq!(l.total_size, 1);
     }
 }

@@ -100,7 +100,12 @@ impl Store {
             Some(given) => {
                 let id18 = ids::to18(given)
                     .filter(|i| i.starts_with(obj.key_prefix))
-                    .ok_or_else(|| ApiError::bad("MALFORMED_ID", format!("{} ID: id value of incorrect type: {given}", obj.name)))?;
+                    .ok_or_else(|| {
+                        ApiError::bad(
+                            "MALFORMED_ID",
+                            format!("{} ID: id value of incorrect type: {given}", obj.name),
+                        )
+                    })?;
                 if self.get(obj.name, &id18).is_some() {
                     return Err(ApiError::bad(
                         "DUPLICATE_VALUE",
@@ -118,7 +123,10 @@ impl Store {
         for field in &obj.fields {
             if let FieldType::AutoNumber(prefix, width) = field.ty {
                 if rec.get(field.name).is_none_or(Value::is_null) {
-                    let n = self.autonumbers.entry(format!("{}.{}", obj.name, field.name)).or_insert(0);
+                    let n = self
+                        .autonumbers
+                        .entry(format!("{}.{}", obj.name, field.name))
+                        .or_insert(0);
                     *n += 1;
                     rec.insert(field.name.to_string(), Value::String(format!("{prefix}{:0width$}", *n)));
                 }
@@ -136,7 +144,10 @@ impl Store {
         }
         derive(obj, &mut rec);
         self.check_unique(obj, &rec, &id)?;
-        self.tables.entry(obj.name.to_string()).or_default().insert(id.clone(), rec);
+        self.tables
+            .entry(obj.name.to_string())
+            .or_default()
+            .insert(id.clone(), rec);
         Ok(id)
     }
 
@@ -246,14 +257,17 @@ impl Store {
             ))
         };
         match field.ty {
-            FieldType::Id | FieldType::Text | FieldType::Picklist | FieldType::Email | FieldType::Phone | FieldType::Url => {
-                match raw {
-                    Value::String(s) => Ok(Value::String(s.clone())),
-                    Value::Number(n) => Ok(Value::String(n.to_string())),
-                    Value::Bool(b) => Ok(Value::String(b.to_string())),
-                    _ => Err(parse_err("string")),
-                }
-            }
+            FieldType::Id
+            | FieldType::Text
+            | FieldType::Picklist
+            | FieldType::Email
+            | FieldType::Phone
+            | FieldType::Url => match raw {
+                Value::String(s) => Ok(Value::String(s.clone())),
+                Value::Number(n) => Ok(Value::String(n.to_string())),
+                Value::Bool(b) => Ok(Value::String(b.to_string())),
+                _ => Err(parse_err("string")),
+            },
             FieldType::AutoNumber(..) => match raw {
                 Value::String(s) => Ok(Value::String(s.clone())),
                 _ => Err(parse_err("string")),
@@ -300,12 +314,17 @@ impl Store {
                 let target_def = schema().object(target);
                 let prefix = target_def.map(|o| o.key_prefix).unwrap_or("???");
                 let id18 = ids::to18(s).filter(|i| i.starts_with(prefix)).ok_or_else(|| {
-                    ApiError::bad("MALFORMED_ID", format!("{}: id value of incorrect type: {s}", field.name))
-                        .with_fields(vec![field.name.to_string()])
+                    ApiError::bad(
+                        "MALFORMED_ID",
+                        format!("{}: id value of incorrect type: {s}", field.name),
+                    )
+                    .with_fields(vec![field.name.to_string()])
                 })?;
                 if mode == WriteMode::Api && self.get(target, &id18).is_none() {
-                    return Err(ApiError::bad("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-                        .with_fields(vec![field.name.to_string()]));
+                    return Err(
+                        ApiError::bad("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+                            .with_fields(vec![field.name.to_string()]),
+                    );
                 }
                 Ok(Value::String(id18))
             }
@@ -320,7 +339,10 @@ impl Store {
             if let Some(other) = self.find_by(obj, field, v).into_iter().find(|i| i != own_id) {
                 return Err(ApiError::bad(
                     "DUPLICATE_VALUE",
-                    format!("duplicate value found: {} duplicates value on record with id: {other}", field.name),
+                    format!(
+                        "duplicate value found: {} duplicates value on record with id: {other}",
+                        field.name
+                    ),
                 ));
             }
         }
@@ -392,7 +414,12 @@ mod tests {
         let mut store = Store::default();
         // When a ShipmentItem is created with neither ShipmentId nor Quantity
         let err = store
-            .create(obj("ShipmentItem"), &map(json!({"Description":"x"})), WriteMode::Api, OffsetDateTime::now_utc())
+            .create(
+                obj("ShipmentItem"),
+                &map(json!({"Description":"x"})),
+                WriteMode::Api,
+                OffsetDateTime::now_utc(),
+            )
             .expect_err("must fail");
         // Then the error is REQUIRED_FIELD_MISSING with both fields
         assert_eq!(err.code, "REQUIRED_FIELD_MISSING");
@@ -404,11 +431,21 @@ mod tests {
         let mut store = Store::default();
         let now = OffsetDateTime::now_utc();
         let ro = store
-            .create(obj("FulfillmentOrder"), &map(json!({"Status":"Allocated","FulfilledToName":"A","ItemCount":3})), WriteMode::Api, now)
+            .create(
+                obj("FulfillmentOrder"),
+                &map(json!({"Status":"Allocated","FulfilledToName":"A","ItemCount":3})),
+                WriteMode::Api,
+                now,
+            )
             .expect_err("read-only");
         assert_eq!(ro.code, "INVALID_FIELD_FOR_INSERT_UPDATE");
         let unknown = store
-            .create(obj("Account"), &map(json!({"Name":"A","Bogus__c":1})), WriteMode::Api, now)
+            .create(
+                obj("Account"),
+                &map(json!({"Name":"A","Bogus__c":1})),
+                WriteMode::Api,
+                now,
+            )
             .expect_err("unknown");
         assert_eq!(unknown.code, "INVALID_FIELD");
         assert_eq!(unknown.message, "No such column 'Bogus__c' on sobject of type Account");
@@ -419,7 +456,12 @@ mod tests {
         let mut store = Store::default();
         let now = OffsetDateTime::now_utc();
         let id = store
-            .create(obj("FulfillmentOrder"), &map(json!({"status":"Fulfilled","FulfilledToName":"A"})), WriteMode::Api, now)
+            .create(
+                obj("FulfillmentOrder"),
+                &map(json!({"status":"Fulfilled","FulfilledToName":"A"})),
+                WriteMode::Api,
+                now,
+            )
             .expect("created");
         let rec = store.get("FulfillmentOrder", &id).expect("stored");
         assert_eq!(rec["FulfillmentOrderNumber"], json!("FO-0000001"));
@@ -452,7 +494,12 @@ mod tests {
             .expect_err("malformed");
         assert_eq!(malformed.code, "MALFORMED_ID");
         let missing = store
-            .create(si, &map(json!({"ShipmentId": ids::make_id("0OB", 5), "Quantity":1})), WriteMode::Api, now)
+            .create(
+                si,
+                &map(json!({"ShipmentId": ids::make_id("0OB", 5), "Quantity":1})),
+                WriteMode::Api,
+                now,
+            )
             .expect_err("missing parent");
         assert_eq!(missing.code, "INVALID_CROSS_REFERENCE_KEY");
     }
@@ -465,7 +512,12 @@ mod tests {
             .create(obj("Shipment"), &map(json!({"ShipToName":"A"})), WriteMode::Api, now)
             .expect("shipment");
         store
-            .create(obj("ShipmentItem"), &map(json!({"ShipmentId": sh, "Quantity": 2})), WriteMode::Api, now)
+            .create(
+                obj("ShipmentItem"),
+                &map(json!({"ShipmentId": sh, "Quantity": 2})),
+                WriteMode::Api,
+                now,
+            )
             .expect("item");
         store.delete(obj("Shipment"), &sh).expect("deleted");
         assert!(store.all("ShipmentItem").is_empty());

@@ -1,0 +1,320 @@
+//! Turns a WMS shipment into Salesforce Shipment and ShipmentItem records: SKUs and units mapped back,
+//! shipped quantities allocated to FulfillmentOrder lines, and stable external ids so retries update.
+
+use rust_decimal::Decimal;
+use tracing::warn;
+use waybill::domain::{LineKind, Order, OrderLine, SalesforceId, Shipment, ShippedLine, ValidationError};
+use waybill::mapping::{MappingError, MappingTables};
+use waybill::ports::{ShipmentItemRecord, ShipmentRecord, WmsSystem};
+
+/// Builds the Salesforce records for one WMS shipment of one FulfillmentOrder.
+///
+/// One Shipment per parcel when the WMS says what is in each parcel; otherwise one Shipment carrying the
+/// first tracking number and all shipped lines (Salesforce's Shipment holds a single tracking number).
+///
+/// # Errors
+/// `MappingError` when a shipped SKU or unit has no mapping back to Salesforce, or a shipped SKU is not
+/// on the order.
+pub fn shipment_records(
+    system: WmsSystem,
+    fo_id: &SalesforceId,
+    order: &Order,
+    shipment: &Shipment,
+    tables: &MappingTables,
+) -> Result<Vec<ShipmentRecord>, MappingError> {
+    let base_key = format!("{}:{}:{}", system.as_str(), shipment.order_code, shipment.shipment_key);
+    let per_package = !shipment.packages.is_empty() && shipment.packages.iter().all(|p| !p.lines.is_empty());
+    let groups: Vec<(String, Option<&waybill::domain::Package>, &[ShippedLine])> = if per_package {
+        shipment
+            .packages
+            .iter()
+            .map(|p| (format!("{base_key}:{}", p.tracking_number), Some(p), p.lines.as_slice()))
+            .collect()
+    } else {
+        vec![(base_key, shipment.packages.first(), shipment.lines.as_slice())]
+    };
+
+    let external = |name: &str| {
+        order
+            .source
+            .external_ids
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| SalesforceId::parse(v).ok())
+    };
+    groups
+        .into_iter()
+        .map(|(key, package, lines)| {
+            let items = allocate(order, lines, tables)?
+                .into_iter()
+                .map(|(line, quantity)| ShipmentItemRecord {
+                    external_key: format!("{key}:{}", line.line_id),
+                    line_id: line.line_id.clone(),
+                    product_id: line.product_id.clone(),
+                    order_item_summary_id: line.order_item_summary_id.clone(),
+                    quantity,
+                })
+                .collect();
+            Ok(ShipmentRecord {
+                external_key: key,
+                fulfillment_order_id: fo_id.clone(),
+                order_summary_id: external("OrderSummaryId"),
+                delivery_method_id: external("DeliveryMethodId"),
+                provider: shipment.carrier.as_ref().map(|c| c.to_string()),
+                tracking_number: package.map(|p| p.tracking_number.to_string()),
+                tracking_url: package.and_then(|p| p.tracking_url.clone()),
+                ship_to: order.ship_to.clone(),
+                shipped_at: shipment.shipped_at,
+                items,
+            })
+        })
+        .collect()
+}
+
+/// Allocates shipped quantities (WMS SKU and unit) to the order's product lines, in line order, never
+/// beyond a line's quantity except on the last matching line (the WMS is the fulfilment truth; an
+/// over-shipment is logged, not dropped).
+fn allocate<'a>(
+    order: &'a Order,
+    shipped: &[ShippedLine],
+    tables: &MappingTables,
+) -> Result<Vec<(&'a OrderLine, Decimal)>, MappingError> {
+    let mut out: Vec<(&OrderLine, Decimal)> = Vec::new();
+    for s in shipped {
+        let sf_sku = tables.source_sku(&s.sku)?;
+        let candidates: Vec<&OrderLine> = order
+            .lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Product && l.sku == sf_sku)
+            .collect();
+        if candidates.is_empty() {
+            return Err(MappingError::Invalid(ValidationError::new(
+                "sku",
+                format!("shipped SKU {} ({}) is not on the order", s.sku, sf_sku),
+            )));
+        }
+        // Remaining quantity to place, in WMS units.
+        let mut remaining = s.quantity.value();
+        for (i, line) in candidates.iter().enumerate() {
+            if remaining <= Decimal::ZERO {
+                break;
+            }
+            let factor = unit_factor(tables, line, s)?;
+            let already: Decimal = out
+                .iter()
+                .filter(|(l, _)| l.line_id == line.line_id)
+                .map(|(_, q)| *q * factor)
+                .sum();
+            let capacity = (line.quantity.value() * factor - already).max(Decimal::ZERO);
+            let last = i + 1 == candidates.len();
+            let take = if last { remaining } else { remaining.min(capacity) };
+            if last && take > capacity {
+                warn!(line_id = %line.line_id, sku = %sf_sku, "shipped more than ordered on this line");
+            }
+            if take > Decimal::ZERO {
+                let sf_qty = (take / factor).round_dp(4);
+                match out.iter_mut().find(|(l, _)| l.line_id == line.line_id) {
+                    Some((_, q)) => *q += sf_qty,
+                    None => out.push((line, sf_qty)),
+                }
+                remaining -= take;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How many WMS units one unit of this line is, given the unit the WMS shipped in.
+fn unit_factor(tables: &MappingTables, line: &OrderLine, shipped: &ShippedLine) -> Result<Decimal, MappingError> {
+    match tables.unit.entries.get(line.quantity.unit().as_str()) {
+        Some(t) if t.value == shipped.quantity.unit().as_str() => Ok(t.factor.unwrap_or(Decimal::ONE)),
+        Some(_) | None if line.quantity.unit() == shipped.quantity.unit() => Ok(Decimal::ONE),
+        None if tables.unit.passthrough => Ok(Decimal::ONE),
+        _ => Err(MappingError::Missing {
+            table: "unit",
+            value: format!("{} -> {}", line.quantity.unit(), shipped.quantity.unit()),
+            field: "unit".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use waybill::domain::*;
+    use waybill::mapping::Target;
+
+    fn id(s: &str) -> SalesforceId {
+        SalesforceId::parse(s).expect("id")
+    }
+
+    fn qty(v: i64, unit: &str) -> Quantity {
+        Quantity::new(Decimal::from(v), UnitOfMeasure::parse(unit).expect("u")).expect("q")
+    }
+
+    fn line(n: &str, sku: &str, q: i64, unit: &str) -> OrderLine {
+        OrderLine {
+            line_id: id(n),
+            kind: LineKind::Product,
+            sku: Sku::parse(sku).expect("sku"),
+            description: None,
+            quantity: qty(q, unit),
+            unit_price: Decimal::ONE,
+            unit_tax: Decimal::ZERO,
+            product_id: Some(id("01t000000000001")),
+            order_item_summary_id: None,
+        }
+    }
+
+    fn order(lines: Vec<OrderLine>) -> Order {
+        Order {
+            source: OrderSource {
+                system: SourceSystem::SalesforceOrderManagement,
+                record_id: id("0a3000000000001"),
+                number: "FO-0000001".into(),
+                external_ids: vec![("OrderSummaryId".into(), "1Os000000000001".into())],
+            },
+            status: "Assigned".into(),
+            account_name: None,
+            ship_to: Address {
+                name: "Ada".into(),
+                street: vec!["1 Main".into()],
+                city: "X".into(),
+                country: "US".into(),
+                ..Address::default()
+            },
+            bill_to: None,
+            service_level: ServiceLevel {
+                carrier: None,
+                service: None,
+                method: "Ground".into(),
+            },
+            fulfilled_from: LocationCode::parse("WH").expect("loc"),
+            currency: CurrencyCode::parse("USD").expect("cur"),
+            ordered_at: datetime!(2026-11-23 0:00 UTC),
+            lines,
+        }
+    }
+
+    fn shipped(sku: &str, q: i64, unit: &str) -> ShippedLine {
+        ShippedLine {
+            sku: Sku::parse(sku).expect("sku"),
+            quantity: qty(q, unit),
+        }
+    }
+
+    fn shipment(packages: Vec<Package>, lines: Vec<ShippedLine>) -> Shipment {
+        Shipment {
+            wms_order_id: WmsOrderId::parse("g-1").expect("id"),
+            order_code: "FO-0000001".into(),
+            shipment_key: "s1".into(),
+            carrier: Some(CarrierCode::parse("UPS").expect("c")),
+            service: None,
+            shipped_at: None,
+            packages,
+            lines,
+            order_complete: true,
+        }
+    }
+
+    fn package(t: &str, lines: Vec<ShippedLine>) -> Package {
+        Package {
+            tracking_number: TrackingNumber::parse(t).expect("t"),
+            tracking_url: None,
+            lines,
+        }
+    }
+
+    fn tables() -> MappingTables {
+        let mut t = MappingTables::default();
+        t.sku.entries.insert(
+            "SF-A".into(),
+            Target {
+                value: "W-A".into(),
+                factor: None,
+                service: None,
+            },
+        );
+        t.unit.entries.insert(
+            "Each".into(),
+            Target {
+                value: "Unit".into(),
+                factor: None,
+                service: None,
+            },
+        );
+        t.unit.entries.insert(
+            "Case".into(),
+            Target {
+                value: "Unit".into(),
+                factor: Some(Decimal::from(12)),
+                service: None,
+            },
+        );
+        t
+    }
+
+    #[test]
+    fn parcels_with_contents_become_one_shipment_each_with_stable_external_ids() {
+        let o = order(vec![line("0a4000000000001", "SF-A", 3, "Each")]);
+        let s = shipment(
+            vec![
+                package("1Z1", vec![shipped("W-A", 2, "Unit")]),
+                package("1Z2", vec![shipped("W-A", 1, "Unit")]),
+            ],
+            vec![shipped("W-A", 3, "Unit")],
+        );
+        let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].external_key, "logiwa:FO-0000001:s1:1Z1");
+        assert_eq!(recs[0].tracking_number.as_deref(), Some("1Z1"));
+        assert_eq!(recs[0].items[0].quantity, Decimal::from(2));
+        assert_eq!(recs[1].items[0].quantity, Decimal::from(1));
+        assert_eq!(recs[0].order_summary_id, Some(id("1Os000000000001")));
+    }
+
+    #[test]
+    fn parcels_without_contents_become_one_shipment_with_all_lines() {
+        let o = order(vec![line("0a4000000000001", "SF-A", 3, "Each")]);
+        let s = shipment(
+            vec![package("1Z1", vec![]), package("1Z2", vec![])],
+            vec![shipped("W-A", 3, "Unit")],
+        );
+        let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].tracking_number.as_deref(), Some("1Z1"));
+        assert_eq!(recs[0].items.len(), 1);
+        assert_eq!(recs[0].items[0].quantity, Decimal::from(3));
+    }
+
+    #[test]
+    fn eaches_shipped_against_a_case_line_come_back_as_cases() {
+        let o = order(vec![line("0a4000000000001", "SF-A", 2, "Case")]);
+        let s = shipment(vec![], vec![shipped("W-A", 24, "Unit")]);
+        let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
+        assert_eq!(recs[0].items[0].quantity, Decimal::from(2));
+    }
+
+    #[test]
+    fn a_quantity_split_over_two_lines_of_one_sku_fills_them_in_order() {
+        let o = order(vec![
+            line("0a4000000000001", "SF-A", 2, "Each"),
+            line("0a4000000000002", "SF-A", 5, "Each"),
+        ]);
+        let s = shipment(vec![], vec![shipped("W-A", 4, "Unit")]);
+        let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
+        let q: Vec<Decimal> = recs[0].items.iter().map(|i| i.quantity).collect();
+        assert_eq!(q, vec![Decimal::from(2), Decimal::from(2)]);
+    }
+
+    #[test]
+    fn a_shipped_sku_that_is_not_on_the_order_is_an_error_naming_it() {
+        let o = order(vec![line("0a4000000000001", "SF-A", 1, "Each")]);
+        let mut t = tables();
+        t.sku.passthrough = true;
+        let s = shipment(vec![], vec![shipped("W-OTHER", 1, "Unit")]);
+        let err = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &t).expect_err("not on order");
+        assert!(err.to_string().contains("W-OTHER"), "{err}");
+    }
+}

@@ -1,0 +1,25 @@
+//! Builds the shipment-writeback app from configuration and AWS clients (used by main.rs and the local stack).
+
+use waybill::config::{ConfigError, Env};
+use waybill::wiring::{self, Aws};
+
+use crate::{App, Config, Ports};
+
+/// Builds the app.
+///
+/// # Errors
+/// `ConfigError` naming the first missing or invalid variable.
+pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
+    let state = wiring::state(aws, env)?;
+    let secrets = wiring::secrets(aws, env)?;
+    Ok(App {
+        config: Config::from_env(env)?,
+        ports: Ports {
+            queue: wiring::queue(aws),
+            salesforce: wiring::salesforce(env, secrets.clone())?,
+            wms: wiring::logiwa(env, secrets)?,
+            xref: state.clone(),
+            mappings: wiring::mappings(state, env)?,
+        },
+    })
+}

@@ -1,0 +1,388 @@
+//! Shared HTTP plumbing for the vendor adapters (Salesforce, Logiwa): one reqwest client, backon retries
+//! bounded by a deadline, governor rate limiting, per-family call counters and structured request logs.
+//!
+//! Auth is deliberately not handled here: each vendor renews its token differently (salesforce-api.md §1,
+//! wms-apis.md §1 "Auth"), so the adapters wrap [`HttpClient::send`] with their own "renew once on 401".
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http::{HeaderMap, Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use tokio::time::Instant;
+
+/// When and how often a transient failure is retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total, the first included (default 3).
+    pub max_attempts: usize,
+    /// First back-off delay; later delays grow exponentially with jitter (default 200 ms).
+    pub min_delay: Duration,
+    /// Cap on one back-off delay (default 5 s).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Timeouts, rate and retries for one adapter's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// TCP/TLS connect timeout (default 5 s).
+    pub connect_timeout: Duration,
+    /// Whole-request timeout, body included (default 20 s); shortened to what is left before the deadline.
+    pub request_timeout: Duration,
+    /// Client-side rate limit, so one adapter cannot burn the API budget it shares with other integrations.
+    pub requests_per_second: NonZeroU32,
+    /// How many requests may go out back to back before the rate applies (default 1: smooth spacing,
+    /// which keeps us under fixed-window vendor counters too).
+    pub burst: NonZeroU32,
+    /// Retries.
+    pub retry: RetryPolicy,
+}
+
+impl HttpSettings {
+    /// Defaults with the given rate.
+    pub fn with_rate(requests_per_second: NonZeroU32) -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(20),
+            requests_per_second,
+            burst: NonZeroU32::MIN,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// API calls made by one adapter since it was built, by endpoint family (e.g. `oauth`, `query`,
+/// `composite/sobjects`). Every HTTP attempt counts, retries and token calls included, because that is
+/// what the vendor bills against the limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallCounts {
+    /// Which system (`salesforce`, `logiwa`).
+    pub system: &'static str,
+    /// All calls.
+    pub total: u64,
+    /// Calls per endpoint family.
+    pub by_family: BTreeMap<String, u64>,
+}
+
+impl CallCounts {
+    /// Calls counted for one family (0 when none).
+    pub fn family(&self, name: &str) -> u64 {
+        self.by_family.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// A request body, already serialised so every retry sends the same bytes.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// `application/json`.
+    Json(Bytes),
+    /// `application/json` carrying credentials (token requests): never shown by `Debug`.
+    SecretJson(SecretString),
+    /// `application/x-www-form-urlencoded`; secret because token requests carry credentials.
+    Form(SecretString),
+}
+
+impl Body {
+    /// Serialises a JSON body.
+    pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_vec(value).map(|v| Self::Json(Bytes::from(v)))
+    }
+}
+
+/// One logical request (retried as a unit).
+#[derive(Debug)]
+pub(crate) struct Request<'a> {
+    /// Endpoint family for counters and logs.
+    pub family: &'static str,
+    /// Method.
+    pub method: Method,
+    /// Full URL, query included. Only its path is ever logged (query values may carry PII such as order codes).
+    pub url: url::Url,
+    /// Bearer token, if any.
+    pub bearer: Option<&'a SecretString>,
+    /// Body, if any.
+    pub body: Option<Body>,
+}
+
+/// The vendor's answer (any status).
+#[derive(Debug, Clone)]
+pub(crate) struct Response {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+/// Why no answer came back.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SendError {
+    /// The network failed on every attempt (connect, TLS, timeout, reset).
+    #[error("request failed before an answer")]
+    Transport(#[source] reqwest::Error),
+    /// The configured deadline passed before (another) attempt could be made.
+    #[error("deadline reached before the request could be sent")]
+    Deadline,
+}
+
+/// Converts a Lambda deadline (epoch milliseconds, `Context::deadline`) into a monotonic instant.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+/// One adapter's HTTP client.
+#[derive(Debug)]
+pub(crate) struct HttpClient {
+    system: &'static str,
+    client: reqwest::Client,
+    limiter: DefaultDirectRateLimiter,
+    settings: HttpSettings,
+    counters: Mutex<BTreeMap<String, u64>>,
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl HttpClient {
+    /// Builds the client once per adapter (connection pool and TLS config are reused across calls).
+    pub(crate) fn new(system: &'static str, settings: HttpSettings) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(concat!("waybill/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let quota = Quota::per_second(settings.requests_per_second).allow_burst(settings.burst);
+        Ok(Self {
+            system,
+            client,
+            limiter: RateLimiter::direct(quota),
+            settings,
+            counters: Mutex::new(BTreeMap::new()),
+            deadline: Mutex::new(None),
+        })
+    }
+
+    /// Sets (or clears) the instant after which no new attempt starts, e.g. the Lambda invocation deadline
+    /// minus a safety margin. Lambda runs one invocation at a time per environment, so one slot suffices.
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = deadline;
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Calls made so far.
+    pub(crate) fn counts(&self) -> CallCounts {
+        let by_family = self.counters.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        CallCounts {
+            system: self.system,
+            total: by_family.values().sum(),
+            by_family,
+        }
+    }
+
+    fn count(&self, family: &str) {
+        *self
+            .counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(family.to_owned())
+            .or_insert(0) += 1;
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> {
+        let retry = &self.settings.retry;
+        ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(retry.min_delay)
+            .with_max_delay(retry.max_delay)
+            .with_max_times(retry.max_attempts.saturating_sub(1))
+            .build()
+    }
+
+    /// Sends a request, retrying transport failures, 5xx and 429 with exponential back-off and jitter.
+    /// 4xx answers are returned at once: a validation error will not change on retry.
+    /// After the last attempt a transient status is returned as an answer, so the adapter maps it.
+    pub(crate) async fn send(&self, req: Request<'_>) -> Result<Response, SendError> {
+        let mut delays = self.backoff();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let remaining = match self.deadline() {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(r) if !r.is_zero() => Some(r),
+                    _ => return Err(SendError::Deadline),
+                },
+                None => None,
+            };
+            self.limiter.until_ready().await;
+            let timeout = remaining.map_or(self.settings.request_timeout, |r| r.min(self.settings.request_timeout));
+            let started = Instant::now();
+            let outcome = self.attempt(&req, timeout).await;
+            let elapsed = started.elapsed();
+            self.count(req.family);
+
+            let retry_after = match &outcome {
+                Ok(resp) => {
+                    tracing::info!(
+                        system = self.system,
+                        family = req.family,
+                        http.method = %req.method,
+                        http.path = req.url.path(),
+                        http.status = resp.status.as_u16(),
+                        latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                        attempt,
+                        "vendor call"
+                    );
+                    if !is_transient_status(resp.status) {
+                        return outcome.map_err(SendError::Transport);
+                    }
+                    retry_after(&resp.headers)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        system = self.system,
+                        family = req.family,
+                        http.method = %req.method,
+                        http.path = req.url.path(),
+                        latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                        attempt,
+                        error.message = %e,
+                        "vendor call failed without an answer"
+                    );
+                    if !is_transient_error(e) {
+                        return outcome.map_err(SendError::Transport);
+                    }
+                    None
+                }
+            };
+
+            let Some(mut delay) = delays.next() else {
+                return outcome.map_err(SendError::Transport);
+            };
+            if let Some(after) = retry_after {
+                delay = delay.max(after);
+            }
+            // Don't start an attempt that cannot finish before the deadline: the caller would rather get
+            // the transient failure now and let its queue redeliver than be killed mid-call.
+            if let Some(deadline) = self.deadline() {
+                if Instant::now() + delay + elapsed > deadline {
+                    tracing::warn!(
+                        system = self.system,
+                        family = req.family,
+                        attempt,
+                        "not retrying: deadline too close"
+                    );
+                    return outcome.map_err(SendError::Transport);
+                }
+            }
+            tracing::warn!(
+                system = self.system,
+                family = req.family,
+                attempt,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "transient failure, retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(&self, req: &Request<'_>, timeout: Duration) -> Result<Response, reqwest::Error> {
+        let mut builder = self
+            .client
+            .request(req.method.clone(), req.url.clone())
+            .timeout(timeout);
+        if let Some(token) = req.bearer {
+            // bearer_auth marks the header sensitive, so it never shows up in reqwest's Debug output.
+            builder = builder.bearer_auth(token.expose_secret());
+        }
+        builder = match &req.body {
+            Some(Body::Json(bytes)) => builder
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(bytes.clone()),
+            Some(Body::SecretJson(json)) => builder
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(json.expose_secret().to_owned()),
+            Some(Body::Form(form)) => builder
+                .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.expose_secret().to_owned()),
+            None => builder,
+        };
+        builder = builder.header(http::header::ACCEPT, "application/json");
+        let resp = builder.send().await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await?;
+        Ok(Response { status, headers, body })
+    }
+}
+
+/// 5xx and 429 are worth another try; everything else is the vendor's final word.
+fn is_transient_status(status: StatusCode) -> bool {
+    status.is_server_error() && false
+}
+
+/// A request we could not even build, or a redirect loop, will fail the same way again.
+fn is_transient_error(e: &reqwest::Error) -> bool {
+    !(e.is_builder() || e.is_redirect())
+}
+
+/// `Retry-After` in seconds, when a vendor sends it (neither Salesforce nor Logiwa documents it; harmless).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_server_errors_and_throttling_are_transient() {
+        assert!(is_transient_status(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(is_transient_status(StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(is_transient_status(StatusCode::TOO_MANY_REQUESTS));
+        assert!(!is_transient_status(StatusCode::BAD_REQUEST));
+        assert!(!is_transient_status(StatusCode::NOT_FOUND));
+        assert!(!is_transient_status(StatusCode::UNAUTHORIZED));
+    }
+
+    #[test]
+    fn the_backoff_yields_one_delay_fewer_than_the_attempts() {
+        let client = HttpClient::new("test", HttpSettings::with_rate(NonZeroU32::MIN)).expect("client");
+        assert_eq!(client.backoff().count(), 2);
+    }
+
+    #[test]
+    fn counters_sum_per_family() {
+        let client = HttpClient::new("test", HttpSettings::with_rate(NonZeroU32::MIN)).expect("client");
+        client.count("query");
+        client.count("query");
+        client.count("oauth");
+        let counts = client.counts();
+        assert_eq!(counts.total, 3);
+        assert_eq!(counts.family("query"), 2);
+        assert_eq!(counts.family("none"), 0);
+    }
+}

@@ -1,0 +1,700 @@
+//! Pure conversions for the Logiwa adapter: the `ShipmentOrderCreateApiRequest` body, list rows → canonical
+//! `Shipment`s, inventory rows → per-SKU positions, and field names out of `OpenAPIExceptionMessage`s
+//! (wms-apis.md §1 "Create an order", "Shipments", "Inventory", "Rate limits and errors").
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+use crate::domain::{
+    Address, CarrierCode, CurrencyCode, InventoryPosition, LocationCode, Package, Quantity, Shipment, ShippedLine, Sku,
+    TrackingNumber, UnitOfMeasure, WmsOrderId,
+};
+use crate::ports::{ApiFieldError, WmsOrderRequest};
+
+/// wms-apis.md §1: `currencyId` enum (0 None, 1 USD, … 17 MAD).
+const CURRENCIES: [&str; 17] = [
+    "USD", "EUR", "CAD", "GBP", "INR", "TRY", "SGD", "PKR", "PHP", "THB", "AUD", "IDR", "MYR", "NGN", "XOF", "MXN",
+    "MAD",
+];
+
+/// Logiwa's `currencyId` for an ISO code, or None when Logiwa has no such currency.
+pub(crate) fn currency_id(code: CurrencyCode) -> Option<u32> {
+    CURRENCIES
+        .iter()
+        .position(|c| *c == code.as_str())
+        .and_then(|i| u32::try_from(i + 1).ok())
+}
+
+/// How the tenant's client is named on create and in filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ClientRef {
+    /// `clientIdentifier` (UUID); also usable as the `ClientIdentifier.eq` filter.
+    Identifier(Uuid),
+    /// `client` (display name); no list filter exists for it.
+    Name(String),
+    /// Not configured (single-client tenants); Logiwa will say if it needs one.
+    Unset,
+}
+
+impl ClientRef {
+    /// The `ClientIdentifier.eq` filter value, when we have an identifier.
+    pub(crate) fn filter(&self) -> Option<String> {
+        match self {
+            Self::Identifier(id) => Some(id.to_string()),
+            _ => None,
+        }
+    }
+}
+
+fn number(d: Decimal) -> Value {
+    d.to_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+/// "Ann Marie Example" → ("Ann", Some("Marie Example")); one word → (word, None).
+fn split_name(name: &str) -> (String, Option<String>) {
+    let name = name.trim();
+    match name.split_once(char::is_whitespace) {
+        Some((first, last)) if !last.trim().is_empty() => (first.to_owned(), Some(last.trim().to_owned())),
+        _ => (name.to_owned(), None),
+    }
+}
+
+fn insert_opt(m: &mut Map<String, Value>, key: &str, v: Option<&str>) {
+    if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
+        m.insert(key.to_owned(), Value::String(v.to_owned()));
+    }
+}
+
+/// `shipmentAddress` / `billingAddress` (wms-apis.md §1 [SW][KB]).
+fn address(a: &Address) -> Value {
+    let (first, last) = split_name(&a.name);
+    let mut m = Map::new();
+    m.insert("firstName".into(), Value::String(first));
+    insert_opt(&mut m, "lastName", last.as_deref());
+    insert_opt(&mut m, "email", a.email.as_deref());
+    // The spec's enum is Commercial | Residential; a company name is the only signal we have.
+    let kind = if a.company.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+        "Commercial"
+    } else {
+        "Residential"
+    };
+    m.insert("type".into(), Value::String(kind.into()));
+    insert_opt(&mut m, "country", Some(&a.country));
+    insert_opt(&mut m, "state", a.state.as_deref());
+    insert_opt(&mut m, "addressLine1", a.street.first().map(String::as_str));
+    let rest = a
+        .street
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    insert_opt(&mut m, "addressLine2", Some(&rest));
+    insert_opt(&mut m, "city", Some(&a.city));
+    insert_opt(&mut m, "postalCode", a.postal_code.as_deref());
+    insert_opt(&mut m, "phoneNumber", a.phone.as_deref());
+    Value::Object(m)
+}
+
+/// Builds the `ShipmentOrderCreateApiRequest` (wms-apis.md §1 "Create an order").
+///
+/// # Errors
+/// An `ApiFieldError` naming `currency` when Logiwa's enum has no such currency: sending a default would
+/// create an order in the wrong currency.
+pub(crate) fn create_body(
+    req: &WmsOrderRequest,
+    client: &ClientRef,
+    shipment_order_type: &str,
+) -> Result<Value, ApiFieldError> {
+    let currency = currency_id(req.currency).ok_or_else(|| ApiFieldError {
+        code: "UNSUPPORTED_CURRENCY".into(),
+        message: format!("Logiwa has no currencyId for {}", req.currency),
+        fields: vec!["currency".into()],
+    })?;
+    let mut m = Map::new();
+    m.insert("code".into(), Value::String(req.code.clone()));
+    m.insert("currencyId".into(), json!(currency));
+    m.insert(
+        "shipmentOrderDate".into(),
+        Value::String(req.ordered_at.format(&Rfc3339).unwrap_or_default()),
+    );
+    m.insert(
+        "shipmentOrderType".into(),
+        Value::String(shipment_order_type.to_owned()),
+    );
+    match Uuid::parse_str(req.warehouse.as_str()) {
+        Ok(id) => m.insert("warehouseIdentifier".into(), Value::String(id.to_string())),
+        Err(_) => m.insert("warehouse".into(), Value::String(req.warehouse.to_string())),
+    };
+    match client {
+        ClientRef::Identifier(id) => {
+            m.insert("clientIdentifier".into(), Value::String(id.to_string()));
+        }
+        ClientRef::Name(name) => {
+            m.insert("client".into(), Value::String(name.clone()));
+        }
+        ClientRef::Unset => {}
+    }
+    let customer_name = req
+        .customer_name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(&req.ship_to.name);
+    let (first, last) = split_name(customer_name);
+    let mut customer = Map::new();
+    customer.insert("firstName".into(), Value::String(first));
+    insert_opt(&mut customer, "lastName", last.as_deref());
+    insert_opt(&mut customer, "email", req.ship_to.email.as_deref());
+    m.insert("customer".into(), Value::Object(customer));
+    m.insert("shipmentAddress".into(), address(&req.ship_to));
+    match &req.bill_to {
+        Some(b) => {
+            m.insert("useSameAddress".into(), Value::Bool(false));
+            m.insert("billingAddress".into(), address(b));
+        }
+        None => {
+            m.insert("useSameAddress".into(), Value::Bool(true));
+        }
+    }
+    // Our record id and order number travel as references so a person can find the order from either side.
+    m.insert(
+        "clientReferenceCode".into(),
+        Value::String(req.source_record_id.to_string()),
+    );
+    m.insert("channelOrderNumber".into(), Value::String(req.code.clone()));
+    // Carrier/service: identifiers go in the identifier fields; names go in `shippingOptionDetails`
+    // (`carrierName`/`shippingOptionName`, as the order read-back's requestedCarrier/ShippingOption show).
+    let mut details = Map::new();
+    if let Some(c) = req.carrier.as_deref().filter(|c| !c.trim().is_empty()) {
+        match Uuid::parse_str(c) {
+            Ok(id) => m.insert("carrierSetupIdentifier".into(), Value::String(id.to_string())),
+            Err(_) => details.insert("carrierName".into(), Value::String(c.to_owned())),
+        };
+    }
+    if let Some(s) = req.service.as_deref().filter(|s| !s.trim().is_empty()) {
+        match Uuid::parse_str(s) {
+            Ok(id) => m.insert("shippingOptionIdentifier".into(), Value::String(id.to_string())),
+            Err(_) => details.insert("shippingOptionName".into(), Value::String(s.to_owned())),
+        };
+    }
+    if !details.is_empty() {
+        m.insert("shippingOptionDetails".into(), Value::Object(details));
+    }
+    let lines: Vec<Value> = req
+        .lines
+        .iter()
+        .map(|l| {
+            json!({
+                "sku": l.sku.as_str(),
+                "packType": l.unit.as_str(),
+                "packQuantity": l.quantity,
+                "unitPrice": number(l.unit_price),
+                "unitTax": number(l.unit_tax),
+            })
+        })
+        .collect();
+    m.insert("shipmentOrderLineList".into(), Value::Array(lines));
+    Ok(Value::Object(m))
+}
+
+/// Field paths named in an `OpenAPIExceptionMessage` (`{"message"}`; several problems may be joined):
+/// `shipmentOrderLineList[0].sku: …`, `… Path: $.currencyId`, `The Code field is required.`,
+/// `The field Note must be …`.
+pub(crate) fn fields_in_message(message: &str) -> Vec<String> {
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    let words: Vec<&str> = message.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(path) = w.strip_prefix("$.") {
+            out.insert(path.trim_end_matches(['.', ',']).to_owned());
+        } else if let Some(path) = w.strip_suffix(':') {
+            if path.contains('[') || path.contains('.') {
+                out.insert(path.to_owned());
+            }
+        } else if *w == "The" && words.get(i + 2) == Some(&"field") {
+            out.insert(lower_camel(words[i + 1]));
+        } else if *w == "The" && words.get(i + 1) == Some(&"field") {
+            if let Some(name) = words.get(i + 2) {
+                out.insert(lower_camel(name));
+            }
+        }
+    }
+    out.into_iter().filter(|f| !f.is_empty()).collect()
+}
+
+fn lower_camel(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Parses the .NET timestamps Logiwa sends: RFC 3339 (`…000Z`) or offset-less (read as UTC).
+pub(crate) fn parse_logiwa_datetime(s: &str) -> Option<OffsetDateTime> {
+    let s = s.trim();
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t);
+    }
+    let naive = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
+    PrimitiveDateTime::parse(s, &naive)
+        .ok()
+        .map(PrimitiveDateTime::assume_utc)
+}
+
+fn decimal(v: Option<&Value>) -> Option<Decimal> {
+    match v? {
+        Value::Number(n) => {
+            let s = n.to_string();
+            Decimal::from_str(&s).or_else(|_| Decimal::from_scientific(&s)).ok()
+        }
+        Value::String(s) => Decimal::from_str(s.trim()).ok(),
+        _ => None,
+    }
+}
+
+/// `ShipmentOrderListGatewayQueryResponse` subset (wms-apis.md §1 "Shipments").
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OrderRow {
+    pub identifier: String,
+    pub code: String,
+    #[serde(default)]
+    pub shipment_order_status_name: Option<String>,
+    #[serde(default)]
+    pub carrier_name: Option<String>,
+    #[serde(default)]
+    pub shipping_option_name: Option<String>,
+    #[serde(default)]
+    pub tracking_numbers: Option<Vec<String>>,
+    #[serde(default)]
+    pub actual_shipment_date: Option<String>,
+    #[serde(default)]
+    pub products: Option<Vec<Map<String, Value>>>,
+    #[serde(default)]
+    pub shipment_info: Option<Vec<Map<String, Value>>>,
+}
+
+fn s<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    m.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Why a row could not be read.
+pub(crate) type RowError = String;
+
+fn shipped_line(sku: &str, qty: Decimal, unit: &str) -> Result<ShippedLine, RowError> {
+    let sku = Sku::parse(sku).map_err(|e| e.to_string())?;
+    let unit = UnitOfMeasure::parse(unit).map_err(|e| e.to_string())?;
+    Ok(ShippedLine {
+        sku,
+        quantity: Quantity::new(qty, unit).map_err(|e| e.to_string())?,
+    })
+}
+
+/// Sums quantities per (SKU, unit), keeping first-seen order out of it (sorted) so re-reads compare equal.
+fn totals(lines: impl IntoIterator<Item = (String, String, Decimal)>) -> Result<Vec<ShippedLine>, RowError> {
+    let mut sums: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for (sku, unit, q) in lines {
+        *sums.entry((sku, unit)).or_insert(Decimal::ZERO) += q;
+    }
+    sums.into_iter()
+        .map(|((sku, unit), q)| shipped_line(&sku, q, &unit))
+        .collect()
+}
+
+/// Stable key of one shipment: a hash of its sorted tracking numbers, so re-reading the order yields the
+/// same key and the Salesforce upsert updates instead of duplicating.
+pub(crate) fn shipment_key(tracking: &BTreeSet<String>) -> String {
+    let joined = tracking.iter().cloned().collect::<Vec<_>>().join(",");
+    hex::encode(Sha256::digest(joined.as_bytes()))[..16].to_owned()
+}
+
+/// Whether the order is fully shipped: Logiwa says "Shipped", or every line is shipped or cancelled.
+fn complete(row: &OrderRow) -> bool {
+    if row
+        .shipment_order_status_name
+        .as_deref()
+        .is_some_and(|n| n.trim().eq_ignore_ascii_case("Shipped"))
+    {
+        return true;
+    }
+    let products = row.products.as_deref().unwrap_or_default();
+    !products.is_empty()
+        && products
+            .iter()
+            .any(|p| decimal(p.get("shippedUOMQuantity")).is_some_and(|q| q > Decimal::ZERO))
+        && products.iter().all(|p| {
+            let ordered = decimal(p.get("quantity")).unwrap_or(Decimal::ZERO);
+            let done = decimal(p.get("shippedUOMQuantity")).unwrap_or(Decimal::ZERO)
+                + decimal(p.get("cancelledUOMQuantity")).unwrap_or(Decimal::ZERO);
+            done >= ordered
+        })
+}
+
+/// Turns an order list row into shipments.
+///
+/// `shipmentInfo` has one row per shipped line per package, with the package's tracking number and ship
+/// date; rows that share a ship date are one shipment event, so a split order gives one `Shipment` per
+/// date. Without `shipmentInfo` (nothing per package), one `Shipment` carries every tracking number and the
+/// cumulative shipped quantities.
+pub(crate) fn shipments_from_row(row: &OrderRow) -> Result<Vec<Shipment>, RowError> {
+    let wms_order_id = WmsOrderId::parse(&row.identifier).map_err(|e| e.to_string())?;
+    let carrier = row.carrier_name.as_deref().and_then(|c| CarrierCode::parse(c).ok());
+    let order_complete = complete(row);
+    let info = row.shipment_info.as_deref().unwrap_or_default();
+
+    if info.is_empty() {
+        let tracking: BTreeSet<String> = row
+            .tracking_numbers
+            .iter()
+            .flatten()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let lines = totals(row.products.iter().flatten().filter_map(|p| {
+            let q = decimal(p.get("shippedUOMQuantity")).filter(|q| *q > Decimal::ZERO)?;
+            Some((
+                s(p, "productSKU")?.to_owned(),
+                s(p, "packType").unwrap_or("Unit").to_owned(),
+                q,
+            ))
+        }))?;
+        if tracking.is_empty() && lines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let packages = tracking
+            .iter()
+            .map(|t| {
+                Ok(Package {
+                    tracking_number: TrackingNumber::parse(t).map_err(|e| e.to_string())?,
+                    tracking_url: None,
+                    lines: vec![],
+                })
+            })
+            .collect::<Result<Vec<_>, RowError>>()?;
+        return Ok(vec![Shipment {
+            wms_order_id,
+            order_code: row.code.clone(),
+            shipment_key: shipment_key(&tracking),
+            carrier,
+            service: row.shipping_option_name.clone(),
+            shipped_at: row.actual_shipment_date.as_deref().and_then(parse_logiwa_datetime),
+            packages,
+            lines,
+            order_complete,
+        }]);
+    }
+
+    // Group rows by ship date (one event), then by package (tracking number, else license plate).
+    let mut events: BTreeMap<String, BTreeMap<String, Vec<&Map<String, Value>>>> = BTreeMap::new();
+    for r in info {
+        let date = s(r, "shipmentDate").unwrap_or_default().to_owned();
+        let package = s(r, "trackingNumber")
+            .or_else(|| s(r, "licensePlateNumber"))
+            .unwrap_or_default()
+            .to_owned();
+        events.entry(date).or_default().entry(package).or_default().push(r);
+    }
+    let mut out = Vec::with_capacity(events.len());
+    for (date, packages) in events {
+        let mut tracking = BTreeSet::new();
+        let mut pkgs = Vec::new();
+        let mut all_lines = Vec::new();
+        let mut service = None;
+        for (key, rows) in packages {
+            let contents: Vec<(String, String, Decimal)> = rows
+                .iter()
+                .filter_map(|r| {
+                    let q = decimal(r.get("packQuantity")).or_else(|| decimal(r.get("uomQuantity")))?;
+                    Some((
+                        s(r, "productSku")?.to_owned(),
+                        s(r, "packTypeName").unwrap_or("Unit").to_owned(),
+                        q,
+                    ))
+                })
+                .collect();
+            service = service.or_else(|| rows.iter().find_map(|r| s(r, "shippingOptionName").map(str::to_owned)));
+            all_lines.extend(contents.iter().cloned());
+            if key.is_empty() {
+                continue;
+            }
+            tracking.insert(key.clone());
+            pkgs.push(Package {
+                tracking_number: TrackingNumber::parse(&key).map_err(|e| e.to_string())?,
+                tracking_url: None,
+                lines: totals(contents)?,
+            });
+        }
+        out.push(Shipment {
+            wms_order_id: wms_order_id.clone(),
+            order_code: row.code.clone(),
+            shipment_key: shipment_key(&tracking),
+            carrier: carrier.clone(),
+            service: service.or_else(|| row.shipping_option_name.clone()),
+            shipped_at: parse_logiwa_datetime(&date),
+            packages: pkgs,
+            lines: totals(all_lines)?,
+            order_complete,
+        });
+    }
+    out.sort_by(|a, b| {
+        a.shipped_at
+            .cmp(&b.shipped_at)
+            .then_with(|| a.shipment_key.cmp(&b.shipment_key))
+    });
+    Ok(out)
+}
+
+/// Per-SKU running total while paging inventory rows.
+#[derive(Debug, Default)]
+pub(crate) struct InventoryTotals {
+    per_sku: BTreeMap<String, SkuTotal>,
+    seen: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+struct SkuTotal {
+    unit: String,
+    on_hand: Decimal,
+    available: Decimal,
+    as_of: Option<OffsetDateTime>,
+}
+
+impl InventoryTotals {
+    /// Adds one `OpenAPIListInventoryWithLocationResponse` row. Returns false when the row was already
+    /// counted (same `identifier`), which also guards against a paging scheme that overlaps.
+    pub(crate) fn add(&mut self, row: &Map<String, Value>) -> bool {
+        if let Some(id) = s(row, "identifier") {
+            if !self.seen.insert(id.to_owned()) {
+                return false;
+            }
+        }
+        let Some(sku) = s(row, "productSku") else {
+            tracing::warn!(system = "logiwa", "inventory row without productSku skipped");
+            return true;
+        };
+        let unit = s(row, "uomPackTypeName")
+            .or_else(|| s(row, "packTypeName"))
+            .unwrap_or("Unit");
+        let updated = s(row, "updatedDateTime")
+            .or_else(|| s(row, "createdDateTime"))
+            .and_then(parse_logiwa_datetime);
+        let t = self.per_sku.entry(sku.to_owned()).or_insert_with(|| SkuTotal {
+            unit: unit.to_owned(),
+            on_hand: Decimal::ZERO,
+            available: Decimal::ZERO,
+            as_of: None,
+        });
+        if t.unit != unit {
+            tracing::warn!(
+                system = "logiwa",
+                sku,
+                "inventory rows of one SKU in different units; first unit kept"
+            );
+        }
+        t.on_hand += decimal(row.get("totalQuantity")).unwrap_or(Decimal::ZERO);
+        t.available += decimal(row.get("availableQuantity")).unwrap_or(Decimal::ZERO);
+        t.as_of = t.as_of.max(updated);
+        true
+    }
+
+    /// Positions per SKU, sorted by SKU. Negative sums (over-allocation) are floored at zero.
+    pub(crate) fn positions(
+        self,
+        location: &LocationCode,
+        now: OffsetDateTime,
+    ) -> Result<Vec<InventoryPosition>, RowError> {
+        self.per_sku
+            .into_iter()
+            .map(|(sku, t)| {
+                let unit = UnitOfMeasure::parse(&t.unit).map_err(|e| e.to_string())?;
+                let q =
+                    |v: Decimal| Quantity::new(v.max(Decimal::ZERO), unit.clone()).map_err(|e| format!("{sku}: {e}"));
+                Ok(InventoryPosition {
+                    sku: Sku::parse(&sku).map_err(|e| e.to_string())?,
+                    location: location.clone(),
+                    on_hand: q(t.on_hand)?,
+                    available: q(t.available)?,
+                    as_of: t.as_of.unwrap_or(now),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SalesforceId;
+    use crate::ports::WmsOrderLine;
+
+    fn request() -> WmsOrderRequest {
+        WmsOrderRequest {
+            code: "FO-0000001".into(),
+            source_record_id: SalesforceId::parse("0a3000000000001").expect("id"),
+            warehouse: LocationCode::parse("WH1").expect("wh"),
+            currency: CurrencyCode::parse("USD").expect("usd"),
+            ordered_at: time::macros::datetime!(2026-11-20 10:00 UTC),
+            customer_name: None,
+            ship_to: Address {
+                name: "Ann Example".into(),
+                company: None,
+                street: vec!["1 Main St".into(), "Apt 4".into()],
+                city: "Springfield".into(),
+                state: Some("IL".into()),
+                postal_code: Some("62701".into()),
+                country: "US".into(),
+                phone: Some("555-0100".into()),
+                email: Some("ann@example.com".into()),
+            },
+            bill_to: None,
+            carrier: Some("UPS".into()),
+            service: Some("Ground".into()),
+            lines: vec![WmsOrderLine {
+                source_line_id: SalesforceId::parse("0a4000000000001").expect("id"),
+                sku: Sku::parse("SKU-1").expect("sku"),
+                unit: UnitOfMeasure::parse("Unit").expect("unit"),
+                quantity: 2,
+                unit_price: Decimal::from(10),
+                unit_tax: Decimal::from_str("0.8").expect("dec"),
+                description: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn an_order_request_becomes_the_documented_create_body() {
+        // Given a mapped order and a client configured by name
+        let req = request();
+        // When the create body is built
+        let body = create_body(&req, &ClientRef::Name("Waybill Demo".into()), "Shipment Order").expect("body");
+        // Then it equals the fixture field for field
+        let expected: Value = serde_json::from_str(include_str!("fixtures/create_request.json")).expect("fixture");
+        assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn a_uuid_warehouse_and_client_go_in_the_identifier_fields() {
+        let mut req = request();
+        let wh = Uuid::new_v4();
+        req.warehouse = LocationCode::parse(&wh.to_string()).expect("wh");
+        let client = Uuid::new_v4();
+        let body = create_body(&req, &ClientRef::Identifier(client), "Shipment Order").expect("body");
+        assert_eq!(body["warehouseIdentifier"], json!(wh.to_string()));
+        assert_eq!(body["clientIdentifier"], json!(client.to_string()));
+        assert!(body.get("warehouse").is_none() && body.get("client").is_none());
+    }
+
+    #[test]
+    fn an_unsupported_currency_is_rejected_naming_the_field() {
+        let mut req = request();
+        req.currency = CurrencyCode::parse("JPY").expect("jpy");
+        let err = create_body(&req, &ClientRef::Unset, "Shipment Order").expect_err("no JPY in Logiwa");
+        assert_eq!(err.fields, vec!["currency".to_owned()]);
+        assert_eq!(currency_id(CurrencyCode::parse("GBP").expect("gbp")), Some(4));
+        assert_eq!(currency_id(CurrencyCode::parse("MAD").expect("mad")), Some(17));
+    }
+
+    #[test]
+    fn field_paths_are_read_out_of_logiwa_messages() {
+        assert_eq!(
+            fields_in_message("shipmentOrderLineList[0].sku: Product not found. Sku: NOPE"),
+            vec!["shipmentOrderLineList[0].sku".to_owned()]
+        );
+        assert_eq!(
+            fields_in_message(
+                "The Code field is required. The JSON value could not be converted to System.Int32. Path: $.currencyId"
+            ),
+            vec!["code".to_owned(), "currencyId".to_owned()]
+        );
+        assert_eq!(
+            fields_in_message("The field Note must be a string with a maximum length of '500'."),
+            vec!["note".to_owned()]
+        );
+        assert!(fields_in_message("Shipment order code already exists. Code: X").is_empty());
+    }
+
+    fn row(info: Value) -> OrderRow {
+        serde_json::from_value(json!({
+            "identifier": "7c0e0000-0000-4000-8000-000000000001", "code": "FO-0000001",
+            "shipmentOrderStatusName": "Partially Shipped", "carrierName": "UPS", "shippingOptionName": "Ground",
+            "trackingNumbers": ["1Z1", "1Z2", "1Z3"],
+            "products": [
+                {"productSKU": "SKU-1", "packType": "Unit", "quantity": 3, "shippedUOMQuantity": 3, "cancelledUOMQuantity": 0},
+                {"productSKU": "SKU-2", "packType": "Unit", "quantity": 2, "shippedUOMQuantity": 1, "cancelledUOMQuantity": 0}
+            ],
+            "shipmentInfo": info
+        }))
+        .expect("row")
+    }
+
+    #[test]
+    fn packages_shipped_at_different_times_become_separate_shipments() {
+        // Given two ship events: two packages on day one, one on day two
+        let r = row(json!([
+            {"productSku": "SKU-1", "packTypeName": "Unit", "packQuantity": 2, "trackingNumber": "1Z1", "shipmentDate": "2026-11-23T01:00:00.000Z"},
+            {"productSku": "SKU-2", "packTypeName": "Unit", "packQuantity": 1, "trackingNumber": "1Z2", "shipmentDate": "2026-11-23T01:00:00.000Z"},
+            {"productSku": "SKU-1", "packTypeName": "Unit", "packQuantity": 1, "trackingNumber": "1Z3", "shipmentDate": "2026-11-24T09:00:00.000Z"}
+        ]));
+        // When converted
+        let shipments = shipments_from_row(&r).expect("converts");
+        // Then there are two shipments in date order, with their packages and per-SKU totals
+        assert_eq!(shipments.len(), 2);
+        assert_eq!(shipments[0].packages.len(), 2);
+        assert_eq!(shipments[0].lines.len(), 2);
+        assert_eq!(shipments[1].packages[0].tracking_number.as_str(), "1Z3");
+        assert_eq!(shipments[1].lines[0].quantity.value(), Decimal::ONE);
+        assert!(!shipments[0].order_complete);
+        assert_ne!(shipments[0].shipment_key, shipments[1].shipment_key);
+        // And the keys are stable across re-reads
+        assert_eq!(
+            shipments_from_row(&r).expect("again")[0].shipment_key,
+            shipments[0].shipment_key
+        );
+    }
+
+    #[test]
+    fn without_package_rows_one_shipment_carries_every_tracking_number() {
+        let r = row(json!([]));
+        let shipments = shipments_from_row(&r).expect("converts");
+        assert_eq!(shipments.len(), 1);
+        assert_eq!(shipments[0].packages.len(), 3);
+        assert_eq!(shipments[0].lines.len(), 2);
+    }
+
+    #[test]
+    fn inventory_rows_are_summed_per_sku_and_counted_once() {
+        let mut t = InventoryTotals::default();
+        let r = |id: &str, sku: &str, total: i64, avail: i64, at: &str| {
+            json!({"identifier": id, "productSku": sku, "uomPackTypeName": "Unit", "totalQuantity": total,
+                   "availableQuantity": avail, "updatedDateTime": at})
+            .as_object()
+            .cloned()
+            .expect("object")
+        };
+        assert!(t.add(&r("a", "SKU-1", 10, 8, "2026-11-23T01:00:00.000Z")));
+        assert!(t.add(&r("b", "SKU-1", 5, 5, "2026-11-23T02:00:00.000Z")));
+        assert!(!t.add(&r("b", "SKU-1", 5, 5, "2026-11-23T02:00:00.000Z")));
+        assert!(t.add(&r("c", "SKU-2", 1, 0, "2026-11-22T01:00:00.000Z")));
+        let loc = LocationCode::parse("WH1").expect("loc");
+        let p = t.positions(&loc, OffsetDateTime::now_utc()).expect("positions");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].on_hand.value(), Decimal::from(15));
+        assert_eq!(p[0].available.value(), Decimal::from(13));
+        assert_eq!(p[0].as_of, time::macros::datetime!(2026-11-23 02:00 UTC));
+    }
+}

@@ -1,0 +1,314 @@
+//! Test support for the AWS adapters: a moto server from the project venv, SDK config for it, and unique tables, queues and secrets per test.
+//!
+//! moto is started from `$WAYBILL_MOTO_BIN` (default `<workspace>/.venv/bin/moto_server`, installed by
+//! `make venv`), never from the machine's PATH, so every developer and CI run the pinned version.
+//! A missing binary is an error naming both, never a silent skip.
+//!
+//! The server is spawned through `sh` as a watchdog: the shell starts moto in the background and then
+//! blocks reading its stdin, a pipe from the test process. When the test process ends (normally, by a
+//! panic, or killed), the pipe closes, `read` returns, and the shell kills moto. This works for the
+//! process-wide instance held in a static, which no destructor would ever reach, and it does not tie the
+//! server to the tokio runtime of whichever `#[tokio::test]` started it.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::OnceCell;
+
+/// Environment variable naming the moto server binary.
+pub const MOTO_BIN_ENV: &str = "WAYBILL_MOTO_BIN";
+
+/// How long moto may take to answer after being spawned (it imports every AWS service model).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running moto server on 127.0.0.1. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Moto {
+    endpoint: String,
+    child: Child,
+    /// Closing this pipe is the watchdog's signal to kill moto.
+    stdin: Option<ChildStdin>,
+}
+
+static SHARED: OnceCell<Moto> = OnceCell::const_new();
+
+impl Moto {
+    /// Starts a private moto server on a free port and waits until it answers HTTP.
+    ///
+    /// # Errors
+    /// When the binary is missing (the message names `WAYBILL_MOTO_BIN` and `make venv`), cannot be
+    /// spawned, or does not answer within a minute.
+    pub async fn start() -> anyhow::Result<Self> {
+        let bin = moto_bin()?;
+        let mut last_err = None;
+        // The free port is found by binding and releasing it, so another process can grab it in
+        // between; a second port is then tried rather than failing the test run.
+        for _ in 0..3 {
+            match Self::spawn(&bin).await {
+                Ok(moto) => return Ok(moto),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("moto did not start")))
+    }
+
+    /// The process-wide moto server (one per test binary), started on first use. Tests isolate
+    /// themselves with uniquely named tables, queues and secrets.
+    ///
+    /// # Errors
+    /// As `start`.
+    pub async fn shared() -> anyhow::Result<&'static Moto> {
+        SHARED.get_or_try_init(Self::start).await
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// SDK configuration pointing at this server.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config_for(&self.endpoint).await
+    }
+
+    async fn spawn(bin: &PathBuf) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read -r _line; kill "$pid" 2>/dev/null; wait "$pid""#)
+            .arg(bin)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("failed to spawn {} through sh", bin.display()))?;
+        let stdin = child.stdin.take();
+        let mut moto = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+            stdin,
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let started = Instant::now();
+        loop {
+            if answers_http(addr).await {
+                return Ok(moto);
+            }
+            // Our watchdog shell only exits once moto has; moto exiting early means a bad port or install.
+            if let Some(status) = moto.child.try_wait().context("failed to poll moto")? {
+                bail!(
+                    "moto server ({}) exited with {status} before answering on port {port}",
+                    bin.display()
+                );
+            }
+            if started.elapsed() > STARTUP_TIMEOUT {
+                bail!(
+                    "moto server ({}) did not answer on port {port} within {STARTUP_TIMEOUT:?}",
+                    bin.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // EOF on the watchdog's stdin: it kills moto, waits for it, and exits.
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// `$WAYBILL_MOTO_BIN`, or `<workspace>/.venv/bin/moto_server`; an error naming both when missing.
+///
+/// # Errors
+/// When the file does not exist.
+pub fn moto_bin() -> anyhow::Result<PathBuf> {
+    let bin = match std::env::var_os(MOTO_BIN_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => workspace_root().join(".venv/bin/moto_server"),
+    };
+    if !bin.is_file() {
+        bail!(
+            "moto server not found at {}: run `make venv` in the workspace root (it installs \
+             infra/requirements.txt into .venv), or set {MOTO_BIN_ENV} to a moto_server binary",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn workspace_root() -> PathBuf {
+    // This file is compiled as part of `shared/`, whose parent is the workspace root.
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    shared.parent().map(PathBuf::from).unwrap_or(shared)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("failed to find a free port")?;
+    Ok(listener.local_addr().context("failed to read the bound port")?.port())
+}
+
+/// True once something answers an HTTP request on `addr` (moto's `/moto-api/` needs no AWS signing).
+async fn answers_http(addr: SocketAddr) -> bool {
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream
+            .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .ok()?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        head.starts_with(b"HTTP/").then_some(())
+    };
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// SDK configuration for a local endpoint: static `test`/`test` credentials and `us-east-1`, so tests can
+/// never pick up (or use) a real profile.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "waybill-tests",
+        ))
+        .load()
+        .await
+}
+
+/// A unique name: `<prefix>-<uuid>`.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a state table shaped like production (`pk`/`sk` strings, TTL on `expiration`, on-demand) with
+/// a unique name, and returns the name.
+///
+/// # Errors
+/// When moto refuses the calls.
+pub async fn create_state_table(client: &aws_sdk_dynamodb::Client) -> anyhow::Result<String> {
+    let name = unique_name("waybill-state");
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    client
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .with_context(|| format!("failed to create table {name}"))?;
+    client
+        .update_time_to_live()
+        .table_name(&name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expiration")
+                .build()?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("failed to enable TTL on {name}"))?;
+    Ok(name)
+}
+
+/// A queue and its dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct TestQueue {
+    /// Queue URL.
+    pub url: String,
+    /// Dead-letter queue URL.
+    pub dlq_url: String,
+    /// Dead-letter queue ARN.
+    pub dlq_arn: String,
+}
+
+/// Creates a uniquely named queue with a DLQ and a redrive policy (`maxReceiveCount`).
+///
+/// # Errors
+/// When moto refuses the calls.
+pub async fn create_queue_with_dlq(
+    client: &aws_sdk_sqs::Client,
+    prefix: &str,
+    max_receive_count: u32,
+) -> anyhow::Result<TestQueue> {
+    let name = unique_name(prefix);
+    let dlq = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .context("failed to create the DLQ")?;
+    let dlq_url = dlq.queue_url.context("moto returned no DLQ url")?;
+    let attrs = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("failed to read the DLQ arn")?;
+    let dlq_arn = attrs
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .context("moto returned no DLQ arn")?;
+    let redrive =
+        serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count }).to_string();
+    let queue = client
+        .create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .context("failed to create the queue")?;
+    let url = queue.queue_url.context("moto returned no queue url")?;
+    Ok(TestQueue { url, dlq_url, dlq_arn })
+}
+
+/// Creates a uniquely named string secret and returns its name.
+///
+/// # Errors
+/// When moto refuses the call.
+pub async fn create_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    prefix: &str,
+    value: &str,
+) -> anyhow::Result<String> {
+    let name = unique_name(prefix);
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .with_context(|| format!("failed to create secret {name}"))?;
+    Ok(name)
+}

@@ -1,0 +1,146 @@
+//! Composition helpers: build the production adapters once per cold start from configuration.
+//! Every function's `wire.rs` uses these, and so does the local stack (with moto's endpoint).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+
+use crate::adapters::dynamodb::DynamoState;
+use crate::adapters::logiwa::{Logiwa, LogiwaConfig};
+use crate::adapters::salesforce::{SalesforceConfig, SalesforceOm};
+use crate::adapters::secrets::SecretsManagerProvider;
+use crate::adapters::sqs::SqsPublisher;
+use crate::config::{keys, ConfigError, Env};
+use crate::domain::CurrencyCode;
+use crate::mapping::CachedMappings;
+use crate::ports::SecretProvider;
+
+/// The AWS SDK clients, built once (they hold connection pools).
+#[derive(Debug, Clone)]
+pub struct Aws {
+    /// DynamoDB.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Aws {
+    /// Clients from an SDK configuration.
+    pub fn new(conf: &SdkConfig) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(conf),
+            sqs: aws_sdk_sqs::Client::new(conf),
+            secrets: aws_sdk_secretsmanager::Client::new(conf),
+        }
+    }
+
+    /// Clients from the Lambda environment (region, role credentials; `AWS_ENDPOINT_URL` for moto).
+    pub async fn from_env() -> Self {
+        Self::new(&crate::adapters::dynamodb::sdk_config().await)
+    }
+}
+
+/// The state table (`STATE_TABLE`).
+///
+/// # Errors
+/// `Missing` when `STATE_TABLE` is unset.
+pub fn state(aws: &Aws, env: &Env) -> Result<Arc<DynamoState>, ConfigError> {
+    Ok(Arc::new(DynamoState::new(
+        aws.dynamodb.clone(),
+        env.required(keys::STATE_TABLE)?,
+    )))
+}
+
+/// The queue publisher.
+pub fn queue(aws: &Aws) -> Arc<SqsPublisher> {
+    Arc::new(SqsPublisher::new(aws.sqs.clone()))
+}
+
+/// Secrets Manager with a TTL cache (`SECRETS_TTL_SECONDS`, default 300).
+///
+/// # Errors
+/// `Invalid` when the TTL is not a number.
+pub fn secrets(aws: &Aws, env: &Env) -> Result<Arc<SecretsManagerProvider>, ConfigError> {
+    Ok(Arc::new(SecretsManagerProvider::with_ttl(
+        aws.secrets.clone(),
+        env.seconds_or(keys::SECRETS_TTL_SECONDS, 300)?,
+    )))
+}
+
+/// Mapping tables from the state table, cached for `MAPPING_CACHE_TTL_SECONDS` (default 60).
+///
+/// # Errors
+/// `Invalid` when the TTL is not a number.
+pub fn mappings(state: Arc<DynamoState>, env: &Env) -> Result<Arc<CachedMappings>, ConfigError> {
+    Ok(Arc::new(CachedMappings::new(
+        state,
+        env.seconds_or("MAPPING_CACHE_TTL_SECONDS", 60)?,
+    )))
+}
+
+fn invalid(key: &str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The Salesforce Order Management adapter.
+///
+/// Variables: `SALESFORCE_SECRET_ARN` (required), `SALESFORCE_API_VERSION`, `SHIPMENT_EXTERNAL_ID_FIELD`,
+/// `INVENTORY_OBJECT`, `INVENTORY_EXTERNAL_ID_FIELD`, `SALESFORCE_CURRENCY_FIELD` (`none` for
+/// single-currency orgs), `SALESFORCE_DEFAULT_CURRENCY`, `SALESFORCE_REQUESTS_PER_SECOND`.
+///
+/// # Errors
+/// `ConfigError` naming the variable.
+pub fn salesforce(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<SalesforceOm>, ConfigError> {
+    let mut c = SalesforceConfig::new(env.required(keys::SALESFORCE_SECRET_ARN)?);
+    c.api_version = env.or(keys::SALESFORCE_API_VERSION, &c.api_version);
+    c.shipment_external_id_field = env.or("SHIPMENT_EXTERNAL_ID_FIELD", &c.shipment_external_id_field);
+    c.inventory_object = env.or("INVENTORY_OBJECT", &c.inventory_object);
+    c.inventory_external_id_field = env.or("INVENTORY_EXTERNAL_ID_FIELD", &c.inventory_external_id_field);
+    if let Some(f) = env.optional("SALESFORCE_CURRENCY_FIELD") {
+        c.currency_field = (!f.eq_ignore_ascii_case("none")).then_some(f);
+    }
+    if let Some(cur) = env.optional("SALESFORCE_DEFAULT_CURRENCY") {
+        c.default_currency = Some(CurrencyCode::parse(&cur).map_err(|e| invalid("SALESFORCE_DEFAULT_CURRENCY", e))?);
+    }
+    if let Some(rps) = env.optional("SALESFORCE_REQUESTS_PER_SECOND") {
+        c.http.requests_per_second = rps
+            .parse::<NonZeroU32>()
+            .map_err(|e| invalid("SALESFORCE_REQUESTS_PER_SECOND", e))?;
+    }
+    SalesforceOm::new(c, secrets)
+        .map(Arc::new)
+        .map_err(|e| invalid(keys::SALESFORCE_SECRET_ARN, e))
+}
+
+/// The Logiwa IO adapter. Variables: `LOGIWA_SECRET_ARN` (required), `LOGIWA_REQUESTS_PER_SECOND`
+/// (default 2, the Basic plan; 6 on Premium).
+///
+/// # Errors
+/// `ConfigError` naming the variable.
+pub fn logiwa(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<Logiwa>, ConfigError> {
+    let mut c = LogiwaConfig::new(env.required(keys::LOGIWA_SECRET_ARN)?);
+    if let Some(rps) = env.optional("LOGIWA_REQUESTS_PER_SECOND") {
+        c = c.with_rate(
+            rps.parse::<NonZeroU32>()
+                .map_err(|e| invalid("LOGIWA_REQUESTS_PER_SECOND", e))?,
+        );
+    }
+    Logiwa::new(c, secrets)
+        .map(Arc::new)
+        .map_err(|e| invalid(keys::LOGIWA_SECRET_ARN, e))
+}
+
+/// The idempotency window (`IDEMPOTENCY_TTL_SECONDS`) with a per-function default.
+///
+/// # Errors
+/// `Invalid` when not a number.
+pub fn idempotency_window(env: &Env, default_secs: u64) -> Result<Duration, ConfigError> {
+    env.seconds_or(keys::IDEMPOTENCY_TTL_SECONDS, default_secs)
+}

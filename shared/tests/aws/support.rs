@@ -1,0 +1,129 @@
+//! Shared setup for the moto tests: SDK config, a fresh state table per test, raw item reads, and call counters.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::AttributeValue;
+use waybill::adapters::dynamodb::DynamoState;
+use waybill::error::BoxError;
+use waybill::testing::{self, Moto};
+
+/// SDK configuration for the shared moto server (started on first use).
+pub async fn sdk() -> SdkConfig {
+    match Moto::shared().await {
+        Ok(moto) => moto.sdk_config().await,
+        // `{:#}` prints the whole context chain, including the `make venv` hint.
+        Err(e) => panic!("{e:#}"),
+    }
+}
+
+/// A state table of its own for one test.
+pub async fn state() -> DynamoState {
+    state_with(aws_sdk_dynamodb::Client::new(&sdk().await)).await
+}
+
+/// A state table of its own, reached through `client` (e.g. one with a call counter).
+pub async fn state_with(client: aws_sdk_dynamodb::Client) -> DynamoState {
+    let table = testing::create_state_table(&client).await.expect("state table");
+    DynamoState::new(client, table)
+}
+
+/// A DynamoDB client that counts the operations it starts.
+pub async fn counted_dynamodb() -> (aws_sdk_dynamodb::Client, CallCounter) {
+    let counter = CallCounter::default();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk().await)
+        .interceptor(counter.clone())
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(conf), counter)
+}
+
+/// The item at `pk`/`sk` as stored, for checking the key design and attribute types.
+pub async fn raw_item(state: &DynamoState, pk: &str, sk: &str) -> Option<HashMap<String, AttributeValue>> {
+    state
+        .client()
+        .get_item()
+        .table_name(state.table())
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item")
+        .item
+}
+
+/// Writes an item as is (to plant malformed or expired records).
+pub async fn put_raw(state: &DynamoState, item: HashMap<String, AttributeValue>) {
+    state
+        .client()
+        .put_item()
+        .table_name(state.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put item");
+}
+
+/// A string attribute's value.
+pub fn s<'a>(item: &'a HashMap<String, AttributeValue>, attr: &str) -> &'a str {
+    item.get(attr)
+        .and_then(|v| v.as_s().ok())
+        .unwrap_or_else(|| panic!("{attr} is not a string in {item:?}"))
+}
+
+/// A number attribute's value.
+pub fn n(item: &HashMap<String, AttributeValue>, attr: &str) -> i64 {
+    item.get(attr)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{attr} is not an integer in {item:?}"))
+}
+
+/// Counts SDK requests sent (retries included), by operation name. Works with every AWS SDK client.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    total: Arc<AtomicUsize>,
+    by_operation: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+}
+
+impl CallCounter {
+    /// All requests so far.
+    pub fn total(&self) -> usize {
+        self.total.load(Ordering::SeqCst)
+    }
+
+    /// Requests for this operation (e.g. `GetItem`).
+    pub fn of(&self, operation: &str) -> usize {
+        self.by_operation
+            .lock()
+            .map(|m| m.get(operation).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    /// Counted per attempt from `x-amz-target` (`DynamoDB_20120810.GetItem`, `AmazonSQS.SendMessageBatch`, …):
+    /// every SDK used here speaks an AWS JSON protocol.
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.total.fetch_add(1, Ordering::SeqCst);
+        let target = context.request().headers().get("x-amz-target").unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+        if let Ok(mut m) = self.by_operation.lock() {
+            *m.entry(operation).or_default() += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,310 @@
+//! `Logiwa` against the Logiwa IO simulator: create/find, duplicates, validation, retries, shipments, inventory.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use waybill::domain::{Address, CurrencyCode, LocationCode, SalesforceId, Sku, UnitOfMeasure, WmsOrderId};
+use waybill::ports::{WmsConnector, WmsError, WmsOrderLine, WmsOrderRequest, WmsRef, WmsSystem};
+use waybill_simulators::logiwa::{InventorySeed, ShipLine, ShipPackage, ShipRequest};
+use waybill_simulators::FaultRule;
+
+use crate::support::{logiwa, Lw};
+
+pub fn request(code: &str, sku: &str, qty: i32) -> WmsOrderRequest {
+    WmsOrderRequest {
+        code: code.to_owned(),
+        source_record_id: SalesforceId::parse("0a35g0000000001").expect("id"),
+        warehouse: LocationCode::parse("WH1").expect("wh"),
+        currency: CurrencyCode::parse("USD").expect("usd"),
+        ordered_at: time::macros::datetime!(2026-11-20 10:00 UTC),
+        customer_name: None,
+        ship_to: Address {
+            name: "Ann Example".into(),
+            street: vec!["1 Main St".into()],
+            city: "Springfield".into(),
+            state: Some("IL".into()),
+            postal_code: Some("62701".into()),
+            country: "US".into(),
+            email: Some("ann@example.com".into()),
+            ..Address::default()
+        },
+        bill_to: None,
+        carrier: Some("UPS".into()),
+        service: Some("Ground".into()),
+        lines: vec![WmsOrderLine {
+            source_line_id: SalesforceId::parse("0a45g0000000001").expect("id"),
+            sku: Sku::parse(sku).expect("sku"),
+            unit: UnitOfMeasure::parse("Unit").expect("unit"),
+            quantity: qty,
+            unit_price: Decimal::from(10),
+            unit_tax: Decimal::from_str("0.8").expect("dec"),
+            description: None,
+        }],
+    }
+}
+
+async fn create(lw: &Lw, code: &str, qty: i32) -> WmsRef {
+    lw.client
+        .create_order(&request(code, "SKU-1", qty))
+        .await
+        .expect("created")
+}
+
+#[tokio::test]
+async fn a_created_order_is_found_by_its_code_with_the_same_id() {
+    // Given an order created in Logiwa
+    let lw = logiwa().await;
+    let created = create(&lw, "FO-0000001", 2).await;
+    // When it is looked up by code
+    let found = lw.client.find_order("FO-0000001").await.expect("find").expect("exists");
+    // Then it is the same order
+    assert_eq!(found, created);
+    assert_eq!(found.system, WmsSystem::Logiwa);
+    // And the stored order carries our references and the documented fields
+    let row = lw.state().shipment_order_by_code("FO-0000001").expect("stored");
+    assert_eq!(row["clientReferenceCode"], "0a35g0000000001AAA");
+    assert_eq!(row["channelOrderNumber"], "FO-0000001");
+    assert_eq!(row["requestedCarrier"], "UPS");
+    assert_eq!(row["products"][0]["quantity"], 2);
+    assert!(lw.client.find_order("FO-NOPE").await.expect("find").is_none());
+}
+
+#[tokio::test]
+async fn creating_the_same_code_twice_returns_the_existing_order() {
+    // Given an order that already exists (a lost 201, or a redelivered message)
+    let lw = logiwa().await;
+    let first = create(&lw, "FO-0000001", 2).await;
+    // When it is created again
+    let second = create(&lw, "FO-0000001", 2).await;
+    // Then the existing order comes back and no second one was made
+    assert_eq!(second, first);
+    assert_eq!(lw.state().shipment_orders().len(), 1);
+}
+
+#[tokio::test]
+async fn a_commit_then_fail_on_create_resolves_to_the_committed_order() {
+    // Given Logiwa creates the order and then answers 500
+    let lw = logiwa().await;
+    lw.state().add_fault(
+        FaultRule::commit_then_fail()
+            .path_contains("/ShipmentOrder/create")
+            .times(1),
+    );
+    // When we create it
+    let created = create(&lw, "FO-0000001", 2).await;
+    // Then the retry hit "already exists" and resolved the committed order
+    assert_eq!(lw.state().shipment_orders().len(), 1);
+    let row = lw.state().shipment_order_by_code("FO-0000001").expect("stored");
+    assert_eq!(row["identifier"].as_str(), Some(created.id.as_str()));
+}
+
+#[tokio::test]
+async fn creating_with_an_unknown_sku_is_rejected_naming_the_field() {
+    // Given a line with a SKU Logiwa does not know
+    let lw = logiwa().await;
+    // When it is created
+    let err = lw
+        .client
+        .create_order(&request("FO-0000002", "NOPE", 1))
+        .await
+        .expect_err("rejected");
+    // Then the rejection names the line's sku field
+    match err {
+        WmsError::Rejected { errors, .. } => {
+            assert_eq!(errors[0].fields, vec!["shipmentOrderLineList[0].sku".to_owned()]);
+            assert!(errors[0].message.contains("NOPE"), "{}", errors[0].message);
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    // And a 400 is not retried
+    assert_eq!(lw.client.call_counts().family("shipmentorder/create"), 1);
+}
+
+#[tokio::test]
+async fn an_unsupported_currency_is_rejected_without_calling_logiwa() {
+    let lw = logiwa().await;
+    let mut req = request("FO-0000003", "SKU-1", 1);
+    req.currency = CurrencyCode::parse("JPY").expect("jpy");
+    let err = lw.client.create_order(&req).await.expect_err("rejected");
+    match err {
+        WmsError::Rejected { errors, .. } => assert_eq!(errors[0].fields, vec!["currency".to_owned()]),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(lw.state().stats().family("shipmentorder/create"), 0);
+}
+
+#[tokio::test]
+async fn a_429_from_logiwa_is_retried() {
+    // Given Logiwa throttles the next list call
+    let lw = logiwa().await;
+    create(&lw, "FO-0000001", 1).await;
+    lw.state()
+        .add_fault(FaultRule::status(429).path_contains("/ShipmentOrder/list").times(1));
+    // When we look the order up
+    let found = lw.client.find_order("FO-0000001").await.expect("retried");
+    // Then it succeeded on the second attempt
+    assert!(found.is_some());
+    assert_eq!(lw.client.call_counts().family("shipmentorder/list"), 2);
+}
+
+#[tokio::test]
+async fn persistent_throttling_ends_as_rate_limited() {
+    let lw = logiwa().await;
+    lw.state()
+        .add_fault(FaultRule::status(429).path_contains("/ShipmentOrder/list"));
+    let err = lw.client.find_order("FO-0000001").await.expect_err("throttled");
+    assert!(matches!(err, WmsError::RateLimited { .. }), "{err:?}");
+    assert_eq!(lw.client.call_counts().family("shipmentorder/list"), 3);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_renewed_once() {
+    // Given a token, then Logiwa forgets every token
+    let lw = logiwa().await;
+    create(&lw, "FO-0000001", 1).await;
+    lw.state().expire_sessions();
+    // When we call again
+    assert!(lw.client.find_order("FO-0000001").await.expect("renewed").is_some());
+    // Then exactly one more token was requested
+    assert_eq!(lw.client.call_counts().family("auth"), 2);
+}
+
+#[tokio::test]
+async fn a_split_shipment_reads_back_as_one_shipment_per_ship_event() {
+    // Given an order for 3 units, shipped as 2 + 1 in two events
+    let lw = logiwa().await;
+    let order = create(&lw, "FO-0000001", 3).await;
+    let ship = |tracking: &str, qty: i32| ShipRequest {
+        packages: Some(vec![ShipPackage {
+            tracking_number: Some(tracking.to_owned()),
+            weight: None,
+            lines: vec![ShipLine {
+                sku: "SKU-1".into(),
+                quantity: qty,
+            }],
+        }]),
+        carrier_name: Some("UPS".into()),
+        shipping_option_name: Some("Ground".into()),
+        partial: true,
+    };
+    lw.state()
+        .ship("FO-0000001", None, ship("1ZAAA", 2))
+        .expect("first ship");
+    let after_first = lw.client.shipments(&order).await.expect("read");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    lw.state()
+        .ship("FO-0000001", None, ship("1ZBBB", 1))
+        .expect("second ship");
+    // When the shipments are read
+    let shipments = lw.client.shipments(&order).await.expect("read");
+    // Then there are two, each with its package, quantity and a stable key
+    assert_eq!(shipments.len(), 2, "{shipments:#?}");
+    assert_eq!(shipments[0].packages[0].tracking_number.as_str(), "1ZAAA");
+    assert_eq!(shipments[0].lines[0].quantity.value(), Decimal::from(2));
+    assert_eq!(shipments[0].packages[0].lines[0].sku.as_str(), "SKU-1");
+    assert_eq!(shipments[1].packages[0].tracking_number.as_str(), "1ZBBB");
+    assert_eq!(shipments[1].lines[0].quantity.value(), Decimal::from(1));
+    assert_eq!(shipments[0].carrier.as_ref().map(|c| c.as_str()), Some("UPS"));
+    assert_eq!(shipments[0].shipment_key, after_first[0].shipment_key);
+    assert!(!after_first[0].order_complete);
+    assert!(shipments.iter().all(|s| s.order_complete));
+    assert_eq!(shipments[0].wms_order_id, order.id);
+}
+
+#[tokio::test]
+async fn an_unshipped_order_has_no_shipments_and_an_unknown_one_is_not_found() {
+    let lw = logiwa().await;
+    let order = create(&lw, "FO-0000001", 1).await;
+    assert!(lw.client.shipments(&order).await.expect("read").is_empty());
+    let ghost = WmsRef {
+        system: WmsSystem::Logiwa,
+        id: WmsOrderId::parse("00000000-0000-4000-8000-000000000000").expect("id"),
+        code: "FO-GHOST".into(),
+    };
+    assert!(matches!(
+        lw.client.shipments(&ghost).await,
+        Err(WmsError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn inventory_pages_past_200_rows_and_aggregates_per_sku() {
+    // Given 250 inventory rows in the warehouse: 40 seeded + 149 more of SKU-1, and 100 of SKU-2
+    let lw = logiwa().await;
+    let st = lw.state();
+    st.add_product(waybill_simulators::logiwa::ProductSeed {
+        identifier: None,
+        client_identifier: lw.client_id,
+        sku: "SKU-2".into(),
+        name: Some("Other".into()),
+        pack_types: vec!["Unit".into()],
+    })
+    .expect("product");
+    let row = |sku: &str, i: usize, qty: i64, allocated: i64| InventorySeed {
+        identifier: None,
+        client_identifier: lw.client_id,
+        warehouse_identifier: lw.warehouse,
+        sku: sku.into(),
+        location_code: format!("B-{i:03}"),
+        quantity: qty,
+        allocated,
+        license_plate_number: None,
+        lot_batch_number: None,
+        pack_type: None,
+        inventory_status_id: None,
+    };
+    for i in 0..149 {
+        st.add_inventory(row("SKU-1", i, 2, 1)).expect("row");
+    }
+    for i in 0..100 {
+        st.add_inventory(row("SKU-2", i, 1, 0)).expect("row");
+    }
+    assert_eq!(st.inventory_rows().len(), 250);
+    // When the warehouse inventory is read
+    let positions = lw
+        .client
+        .inventory(&LocationCode::parse(&lw.warehouse.to_string()).expect("wh"))
+        .await
+        .expect("inventory");
+    // Then every row was read (two pages) and summed per SKU
+    assert_eq!(lw.client.call_counts().family("inventory/list"), 2);
+    assert_eq!(positions.len(), 2);
+    let sku1 = &positions[0];
+    assert_eq!(sku1.sku.as_str(), "SKU-1");
+    assert_eq!(sku1.on_hand.value(), Decimal::from(40 + 149 * 2));
+    assert_eq!(sku1.available.value(), Decimal::from(40 + 149));
+    assert_eq!(sku1.on_hand.unit().as_str(), "Unit");
+    assert_eq!(positions[1].on_hand.value(), Decimal::from(100));
+}
+
+#[tokio::test]
+async fn inventory_by_warehouse_code_keeps_only_that_warehouse() {
+    // Given stock in WH1 and in another warehouse
+    let lw = logiwa().await;
+    let other = lw.state().add_warehouse("WH2");
+    lw.state()
+        .add_inventory(InventorySeed {
+            identifier: None,
+            client_identifier: lw.client_id,
+            warehouse_identifier: other,
+            sku: "SKU-1".into(),
+            location_code: "Z-01".into(),
+            quantity: 5,
+            allocated: 0,
+            license_plate_number: None,
+            lot_batch_number: None,
+            pack_type: None,
+            inventory_status_id: None,
+        })
+        .expect("row");
+    // When WH1 is read by code
+    let positions = lw
+        .client
+        .inventory(&LocationCode::parse("WH1").expect("wh"))
+        .await
+        .expect("inventory");
+    // Then only WH1's 40 units count
+    assert_eq!(positions.len(), 1);
+    assert_eq!(positions[0].on_hand.value(), Decimal::from(40));
+    assert_eq!(positions[0].location.as_str(), "WH1");
+}

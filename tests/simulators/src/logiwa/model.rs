@@ -1,0 +1,458 @@
+//! Logiwa entities the simulator keeps, and their JSON renderings using the field names of the
+//! Open API v3.1 schemas (wms-apis.md §1 [SW]; schema names cited per function).
+
+use crate::common::timefmt::logiwa_datetime;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Shipment order statuses. Only `10 Pending` (list example) and the names `Ready to Pick`,
+/// `Picking Started`, `Ready to Pack`, `Shipped` (patch rules) come from the spec; the other ids
+/// and names are ASSUMPTIONS (wms-apis.md §1: "full enum not found").
+pub const STATUSES: &[(i32, &str)] = &[
+    (10, "Pending"),
+    (20, "Ready to Pick"),
+    (30, "Picking Started"),
+    (40, "Ready to Pack"),
+    (45, "Partially Shipped"),
+    (50, "Shipped"),
+    (90, "Cancelled"),
+];
+pub const STATUS_PENDING: i32 = 10;
+pub const STATUS_PARTIALLY_SHIPPED: i32 = 45;
+pub const STATUS_SHIPPED: i32 = 50;
+pub const STATUS_CANCELLED: i32 = 90;
+
+pub fn status_name(id: i32) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| *n)
+        .unwrap_or("Unknown")
+}
+
+/// Resolves a status given by id or by name (case-insensitive).
+pub fn status_lookup(s: &str) -> Option<i32> {
+    let s = s.trim();
+    if let Ok(id) = s.parse::<i32>() {
+        return STATUSES.iter().find(|(i, _)| *i == id).map(|(i, _)| *i);
+    }
+    STATUSES
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(s))
+        .map(|(i, _)| *i)
+}
+
+/// wms-apis.md §1 [SW]: webhook topics a subscription may name.
+pub const TOPICS: &[&str] = &[
+    "wms/shipmentorder/statuschange",
+    "wms/shipmentorder/create",
+    "wms/shipmentorder/update",
+    "wms/shipmentorder/shipment",
+    "wms/product/create",
+    "wms/product/update",
+    "wms/purchaseorder/statuschange",
+    "wms/inventory/transaction",
+    "wms/inventory/available",
+    "wms/location/create",
+    "wms/location/update",
+    "wms/mobilecart/create",
+    "wms/mobilecart/update",
+];
+pub const TOPIC_CREATE: &str = "wms/shipmentorder/create";
+pub const TOPIC_STATUS: &str = "wms/shipmentorder/statuschange";
+pub const TOPIC_SHIPMENT: &str = "wms/shipmentorder/shipment";
+
+/// wms-apis.md §1 [SW]: `currencyId` enum 0..=17 (0 None, 1 USD, 2 EUR, 3 CAD, 4 GBP, ...).
+pub const CURRENCY_MAX: i64 = 17;
+
+pub fn currency_code(id: i32) -> &'static str {
+    const CODES: [&str; 18] = [
+        "", "USD", "EUR", "CAD", "GBP", "INR", "TRY", "SGD", "PKR", "PHP", "THB", "AUD", "IDR", "MYR", "NGN", "XOF",
+        "MXN", "MAD",
+    ];
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| CODES.get(i))
+        .copied()
+        .unwrap_or("")
+}
+
+/// Pack types the tenant knows (`/v3.1/Helper/packtypes` in the real API).
+pub const KNOWN_PACK_TYPES: &[&str] = &["Unit", "Each", "EA", "Case", "Box", "Pack", "Pallet"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warehouse {
+    pub identifier: Uuid,
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Client {
+    pub identifier: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    pub identifier: Uuid,
+    pub client_identifier: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub pack_types: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InventoryRow {
+    pub identifier: Uuid,
+    pub client_identifier: Uuid,
+    pub warehouse_identifier: Uuid,
+    pub sku: String,
+    pub location_code: String,
+    pub location_identifier: Uuid,
+    pub license_plate_number: Option<String>,
+    pub lot_batch_number: Option<String>,
+    pub expiry_date: Option<OffsetDateTime>,
+    pub pack_type: String,
+    pub total: i64,
+    pub available: i64,
+    pub allocated: i64,
+    pub status_id: i32,
+    pub status_name: String,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderLine {
+    pub identifier: Uuid,
+    pub sku: String,
+    pub product_identifier: Uuid,
+    pub product_name: String,
+    pub pack_type: String,
+    pub quantity: i32,
+    pub shipped: i32,
+    pub cancelled: i32,
+    pub unit_price: f64,
+    pub lot_batch_number: Option<String>,
+}
+
+impl OrderLine {
+    pub fn open(&self) -> i32 {
+        (self.quantity - self.shipped - self.cancelled).max(0)
+    }
+}
+
+/// One shipped package (carrier label).
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub identifier: Uuid,
+    pub tracking_number: String,
+    pub master_tracking_number: String,
+    pub carrier_name: String,
+    pub shipping_option_name: String,
+    pub label_url: String,
+    pub lp_number: String,
+    pub weight: f64,
+    /// (sku, pack type, quantity)
+    pub lines: Vec<(String, String, i32)>,
+    pub shipped_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShipmentOrder {
+    pub identifier: Uuid,
+    pub code: String,
+    pub client_identifier: Uuid,
+    pub warehouse_identifier: Uuid,
+    pub status_id: i32,
+    pub order_type: String,
+    pub order_date: OffsetDateTime,
+    pub currency_id: i32,
+    pub expected_shipment_date: Option<OffsetDateTime>,
+    pub expected_delivery_date: Option<OffsetDateTime>,
+    pub customer: Value,
+    pub shipment_address: Value,
+    pub billing_address: Value,
+    pub requested_carrier: Option<String>,
+    pub requested_shipping_option: Option<String>,
+    pub carrier_name: Option<String>,
+    pub shipping_option_name: Option<String>,
+    pub tracking_numbers: Vec<String>,
+    pub actual_shipment_date: Option<OffsetDateTime>,
+    pub is_partial: bool,
+    pub channel_order_number: Option<String>,
+    pub client_reference_code: Option<String>,
+    pub note: Option<String>,
+    pub lines: Vec<OrderLine>,
+    pub packages: Vec<Package>,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub identifier: Uuid,
+    pub topic: String,
+    pub address: String,
+    pub client_identifier: Option<Uuid>,
+    pub ignore_client: bool,
+    #[serde(skip)]
+    pub created: Option<OffsetDateTime>,
+}
+
+/// One webhook event sent (or being sent) to one subscription.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub transaction_identifier: Uuid,
+    pub subscription_identifier: Uuid,
+    pub topic: String,
+    pub address: String,
+    pub request_date: Option<String>,
+    pub response_date: Option<String>,
+    pub http_last_hook_status: Option<u16>,
+    pub try_count: u32,
+    pub delivered: bool,
+    /// The POSTed body, kept for admin inspection (never logged).
+    pub body: Value,
+}
+
+/// Names the renderers need for ids.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub client: String,
+    pub warehouse_code: String,
+}
+
+fn dt(t: Option<OffsetDateTime>) -> Value {
+    t.map(|t| Value::String(logiwa_datetime(t))).unwrap_or(Value::Null)
+}
+
+fn s(v: &Option<String>) -> Value {
+    v.clone().map(Value::String).unwrap_or(Value::Null)
+}
+
+fn addr(o: &ShipmentOrder, key: &str) -> Value {
+    o.shipment_address.get(key).cloned().unwrap_or(Value::Null)
+}
+
+/// SW:ShipmentOrderLineSummaryForSOGatewayQueryResponse (subset).
+fn product_line(l: &OrderLine) -> Value {
+    json!({
+        "identifier": l.identifier,
+        "productSKU": l.sku,
+        "productName": l.product_name,
+        "productIdentifier": l.product_identifier,
+        "quantity": l.quantity,
+        "uomQuantity": l.quantity,
+        "packType": l.pack_type,
+        "lotBatchNumber": l.lot_batch_number,
+        "allocatedUOMQuantity": l.quantity - l.cancelled,
+        "pickedUOMQuantity": l.shipped,
+        "packedUOMQuantity": l.shipped,
+        "shippedUOMQuantity": l.shipped,
+        "cancelledUOMQuantity": l.cancelled,
+        "unitPrice": l.unit_price,
+    })
+}
+
+/// SW:ShipmentOrderShipmentInfoResponseModel: one row per shipped line per package.
+pub fn shipment_info(o: &ShipmentOrder, packages: &[Package]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for p in packages {
+        for (sku, pack_type, qty) in &p.lines {
+            let name = o
+                .lines
+                .iter()
+                .find(|l| &l.sku == sku)
+                .map(|l| l.product_name.clone())
+                .unwrap_or_default();
+            out.push(json!({
+                "productSku": sku,
+                "productName": name,
+                "shipmentDate": logiwa_datetime(p.shipped_at),
+                "packQuantity": qty,
+                "uomQuantity": qty,
+                "packTypeName": pack_type,
+                "licensePlateNumber": p.lp_number,
+                "trackingNumber": p.tracking_number,
+                "shippingOptionName": p.shipping_option_name,
+                "isBackOrder": false,
+                "createdDateTime": logiwa_datetime(p.shipped_at),
+                "updatedDateTime": logiwa_datetime(p.shipped_at),
+            }));
+        }
+    }
+    out
+}
+
+/// SW:ShipmentOrderGatewayQueryResponse (subset; `GET /v3.1/ShipmentOrder/{id}`).
+pub fn order_json(o: &ShipmentOrder, n: &Names) -> Value {
+    let total_price: f64 = o.lines.iter().map(|l| l.unit_price * f64::from(l.quantity)).sum();
+    json!({
+        "identifier": o.identifier,
+        "code": o.code,
+        "clientIdentifier": o.client_identifier,
+        "clientDisplayName": n.client,
+        "warehouseIdentifier": o.warehouse_identifier,
+        "warehouseCode": n.warehouse_code,
+        "currencyId": o.currency_id,
+        "customerFirstName": o.customer.get("firstName").cloned().unwrap_or(Value::Null),
+        "customerLastName": o.customer.get("lastName").cloned().unwrap_or(Value::Null),
+        "customerEmail": o.customer.get("email").cloned().unwrap_or(Value::Null),
+        "shipmentOrderStatusId": o.status_id,
+        "shipmentOrderStatusName": status_name(o.status_id),
+        "shipmentOrderTypeName": o.order_type,
+        "shipmentOrderDate": logiwa_datetime(o.order_date),
+        "expectedShipmentDate": dt(o.expected_shipment_date),
+        "expectedDeliveryDate": dt(o.expected_delivery_date),
+        "channelOrderNumber": s(&o.channel_order_number),
+        "clientReferenceCode": s(&o.client_reference_code),
+        "note": s(&o.note),
+        "masterShipmentOrderCode": Value::Null,
+        "isBackOrder": false,
+        "isPartial": o.is_partial,
+        "carrierName": s(&o.carrier_name),
+        "shippingOptionName": s(&o.shipping_option_name),
+        "requestedCarrier": s(&o.requested_carrier),
+        "requestedShippingOption": s(&o.requested_shipping_option),
+        "trackingNumbers": o.tracking_numbers,
+        "currentTrackingNumber": o.tracking_numbers.last(),
+        "totalShippingCost": if o.packages.is_empty() { Value::Null } else { json!(0.0) },
+        "hasLabel": !o.packages.is_empty(),
+        "actualPickupDate": dt(o.actual_shipment_date),
+        "actualShipmentDate": dt(o.actual_shipment_date),
+        "shipmentCountryCode": addr(o, "country"),
+        "shipmentStateOrRegionName": addr(o, "state"),
+        "shipmentAddressLine1": addr(o, "addressLine1"),
+        "shipmentAddressLine2": addr(o, "addressLine2"),
+        "shipmentCity": addr(o, "city"),
+        "shipmentPostalCode": addr(o, "postalCode"),
+        "shipmentPhoneNumber": addr(o, "phoneNumber"),
+        "shipmentAddressTypeName": addr(o, "type"),
+        "totalPrice": total_price,
+        "cancelReasonName": Value::Null,
+        "updatedDateTime": logiwa_datetime(o.updated),
+        "products": o.lines.iter().map(product_line).collect::<Vec<_>>(),
+    })
+}
+
+/// SW:ShipmentOrderListGatewayQueryResponse (subset; list rows add creation time, totals and
+/// per-package `shipmentInfo`).
+pub fn order_list_json(o: &ShipmentOrder, n: &Names) -> Value {
+    let mut v = order_json(o, n);
+    if let Value::Object(m) = &mut v {
+        m.insert("createdDateTime".into(), Value::String(logiwa_datetime(o.created)));
+        m.insert(
+            "totalQuantity".into(),
+            json!(o.lines.iter().map(|l| l.quantity).sum::<i32>()),
+        );
+        m.insert("currencyCode".into(), json!(currency_code(o.currency_id)));
+        m.insert("shipmentDateTime".into(), dt(o.actual_shipment_date));
+        m.insert("shipmentInfo".into(), Value::Array(shipment_info(o, &o.packages)));
+    }
+    v
+}
+
+/// Carrier label row (ASSUMPTION: schema not read, see README).
+pub fn label_json(o: &ShipmentOrder, p: &Package) -> Value {
+    json!({
+        "identifier": p.identifier,
+        "shipmentOrderIdentifier": o.identifier,
+        "shipmentOrderCode": o.code,
+        "trackingNumber": p.tracking_number,
+        "masterTrackingNumber": p.master_tracking_number,
+        "carrierName": p.carrier_name,
+        "shippingOptionName": p.shipping_option_name,
+        "labelUrl": p.label_url,
+        "lpNumber": p.lp_number,
+        "weight": p.weight,
+        "weightUnitName": "lb",
+        "createdDateTime": logiwa_datetime(p.shipped_at),
+    })
+}
+
+/// SW:OpenAPIListInventoryWithLocationResponse (subset).
+pub fn inventory_json(r: &InventoryRow, n: &Names, product: Option<&Product>) -> Value {
+    json!({
+        "identifier": r.identifier,
+        "createdDateTime": logiwa_datetime(r.created),
+        "updatedDateTime": logiwa_datetime(r.updated),
+        "warehouseIdentifier": r.warehouse_identifier,
+        "warehouseCode": n.warehouse_code,
+        "warehouseLocationIdentifier": r.location_identifier,
+        "warehouseLocationCode": r.location_code,
+        "clientIdentifier": r.client_identifier,
+        "clientDisplayName": n.client,
+        "productIdentifier": product.map(|p| p.identifier),
+        "productSku": r.sku,
+        "productName": product.map(|p| p.name.clone()),
+        "productIsActive": true,
+        "uomPackTypeName": r.pack_type,
+        "packTypeName": r.pack_type,
+        "totalQuantity": r.total,
+        "availableQuantity": r.available,
+        "freeQuantity": r.available,
+        "freeUOMQuantity": r.available,
+        "allocatedQuantity": r.allocated,
+        "allocatedUOMQuantity": r.allocated,
+        "uomQuantity": 1,
+        "inventoryStatusId": r.status_id,
+        "inventoryStatusName": r.status_name,
+        "licensePlateNumber": r.license_plate_number,
+        "lotBatchNumber": r.lot_batch_number,
+        "expiryDate": dt(r.expiry_date),
+    })
+}
+
+/// `wms/shipmentorder/statuschange` and `wms/shipmentorder/create` body (ASSUMPTION, see README).
+pub fn status_event(o: &ShipmentOrder, n: &Names) -> Value {
+    json!({
+        "identifier": o.identifier,
+        "code": o.code,
+        "clientIdentifier": o.client_identifier,
+        "warehouseIdentifier": o.warehouse_identifier,
+        "warehouseCode": n.warehouse_code,
+        "shipmentOrderStatusId": o.status_id,
+        "shipmentOrderStatusName": status_name(o.status_id),
+        "updatedDateTime": logiwa_datetime(o.updated),
+    })
+}
+
+/// `wms/shipmentorder/shipment` body (ASSUMPTION, see README): `shipmentInfo` covers only the
+/// packages of this event; `products[].shippedUOMQuantity` and `trackingNumbers` are cumulative.
+pub fn shipment_event(o: &ShipmentOrder, n: &Names, new_packages: &[Package]) -> Value {
+    json!({
+        "identifier": o.identifier,
+        "code": o.code,
+        "clientIdentifier": o.client_identifier,
+        "clientDisplayName": n.client,
+        "warehouseIdentifier": o.warehouse_identifier,
+        "warehouseCode": n.warehouse_code,
+        "shipmentOrderStatusId": o.status_id,
+        "shipmentOrderStatusName": status_name(o.status_id),
+        "carrierName": s(&o.carrier_name),
+        "shippingOptionName": s(&o.shipping_option_name),
+        "trackingNumbers": o.tracking_numbers,
+        "actualShipmentDate": dt(o.actual_shipment_date),
+        "isPartial": o.is_partial,
+        "isBackOrder": false,
+        "updatedDateTime": logiwa_datetime(o.updated),
+        "products": o.lines.iter().map(|l| json!({
+            "identifier": l.identifier,
+            "productSKU": l.sku,
+            "packType": l.pack_type,
+            "quantity": l.quantity,
+            "shippedUOMQuantity": l.shipped,
+            "cancelledUOMQuantity": l.cancelled,
+        })).collect::<Vec<_>>(),
+        "shipmentInfo": shipment_info(o, new_packages),
+    })
+}

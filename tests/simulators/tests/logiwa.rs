@@ -1,0 +1,373 @@
+//! Logiwa simulator behaviour over HTTP: token, validation, lists, shipping and webhooks.
+
+use crate::support::{send, Lw, Receiver, CLIENT, WAREHOUSE};
+use serde_json::{json, Value};
+use std::time::Duration;
+use waybill_simulators::logiwa::{LogiwaConfig, LogiwaSeed, RateTier, ShipLine, ShipPackage, ShipRequest};
+
+#[tokio::test]
+async fn the_token_reply_is_a_single_token_field_and_bad_credentials_get_problem_details() {
+    let lw = Lw::start_default().await;
+    let url = lw.url("Authorize/token");
+    // When the right credentials are sent
+    let ok = send(
+        lw.http
+            .post(&url)
+            .json(&json!({"email": "sim@waybill.test", "password": "sim-password"})),
+    )
+    .await;
+    // Then the reply is OpenAPITokenResponse: exactly {token}
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body.as_object().map(|m| m.len()), Some(1));
+    assert!(ok.body["token"].as_str().is_some_and(|t| !t.is_empty()));
+    // And wrong credentials get 401 ProblemDetails, missing ones 400 OpenAPIExceptionMessage
+    let bad = send(
+        lw.http
+            .post(&url)
+            .json(&json!({"email": "sim@waybill.test", "password": "x"})),
+    )
+    .await;
+    assert_eq!(bad.status, 401);
+    assert_eq!(bad.body["status"], json!(401));
+    assert_eq!(bad.body["title"], json!("Unauthorized"));
+    assert!(bad.body["traceId"].is_string());
+    let missing = send(lw.http.post(&url).json(&json!({"email": "sim@waybill.test"}))).await;
+    assert_eq!(missing.status, 400);
+    assert_eq!(missing.body, json!({"message": "The Password field is required."}));
+}
+
+#[tokio::test]
+async fn calls_without_a_valid_token_get_401_problem_details() {
+    let lw = Lw::start_default().await;
+    let none = send(lw.http.get(lw.url("ShipmentOrder/list/i/0/s/10"))).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.body["status"], json!(401));
+    // And a token stops working when sessions are expired
+    assert_eq!(lw.get("ShipmentOrder/list/i/0/s/10").await.status, 200);
+    lw.state().expire_sessions();
+    assert_eq!(lw.get("ShipmentOrder/list/i/0/s/10").await.status, 401);
+}
+
+#[tokio::test]
+async fn create_validation_names_the_missing_required_fields() {
+    let lw = Lw::start_default().await;
+    // When an order lacks code, currencyId and lines
+    let r = lw
+        .post(
+            "ShipmentOrder/create",
+            &json!({"clientIdentifier": CLIENT, "warehouseIdentifier": WAREHOUSE,
+                "shipmentOrderDate": "2026-11-23T00:00:00Z", "shipmentOrderType": "Shipment Order"}),
+        )
+        .await;
+    // Then a 400 OpenAPIExceptionMessage names each one
+    assert_eq!(r.status, 400);
+    let msg = r.body["message"].as_str().expect("message");
+    assert!(msg.contains("The Code field is required."), "{msg}");
+    assert!(msg.contains("The CurrencyId field is required."), "{msg}");
+    assert!(msg.contains("The ShipmentOrderLineList field is required."), "{msg}");
+    assert_eq!(r.body.as_object().map(|m| m.len()), Some(1));
+}
+
+#[tokio::test]
+async fn create_rejects_unknown_skus_bad_pack_types_and_non_positive_quantities() {
+    let lw = Lw::start_default().await;
+    let mut unknown_sku = Lw::order("FO-1", 1);
+    unknown_sku["shipmentOrderLineList"][0]["sku"] = json!("NOPE");
+    let r = lw.post("ShipmentOrder/create", &unknown_sku).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["message"],
+        json!("shipmentOrderLineList[0].sku: Product not found. Sku: NOPE")
+    );
+
+    let mut bad_pack = Lw::order("FO-1", 1);
+    bad_pack["shipmentOrderLineList"][0]["packType"] = json!("Crate");
+    let r = lw.post("ShipmentOrder/create", &bad_pack).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["message"].as_str().is_some_and(|m| m.contains("packType")));
+
+    let zero = lw.post("ShipmentOrder/create", &Lw::order("FO-1", 0)).await;
+    assert_eq!(zero.status, 400);
+    assert!(zero.body["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("packQuantity")));
+
+    let mut fractional = Lw::order("FO-1", 1);
+    fractional["shipmentOrderLineList"][0]["packQuantity"] = json!(1.5);
+    let r = lw.post("ShipmentOrder/create", &fractional).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["message"].as_str().is_some_and(|m| m.contains("System.Int32")));
+
+    let mut unknown_client = Lw::order("FO-1", 1);
+    unknown_client["clientIdentifier"] = json!("00000000-0000-0000-0000-000000000001");
+    assert_eq!(
+        lw.post("ShipmentOrder/create", &unknown_client).await.body["message"],
+        json!("Client not found.")
+    );
+    assert!(lw.state().shipment_orders().is_empty());
+}
+
+#[tokio::test]
+async fn create_returns_a_guid_result_and_a_reused_code_is_rejected() {
+    let lw = Lw::start_default().await;
+    // When an order is created and the same code is sent again
+    let first = lw.post("ShipmentOrder/create", &Lw::order("FO-0000001", 2)).await;
+    let again = lw.post("ShipmentOrder/create", &Lw::order("FO-0000001", 2)).await;
+    // Then the first answers 201 GuidResult and the second 400 (assumed duplicate rule)
+    assert_eq!(first.status, 201);
+    let id = first.body["data"].as_str().expect("guid");
+    assert!(uuid::Uuid::parse_str(id).is_ok());
+    assert_eq!(again.status, 400);
+    assert_eq!(
+        again.body["message"],
+        json!("Shipment order code already exists. Code: FO-0000001")
+    );
+    // And the order reads back as Pending with its line
+    let got = lw.get(&format!("ShipmentOrder/{id}")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["code"], json!("FO-0000001"));
+    assert_eq!(got.body["shipmentOrderStatusId"], json!(10));
+    assert_eq!(got.body["shipmentOrderStatusName"], json!("Pending"));
+    assert_eq!(got.body["products"][0]["productSKU"], json!("SKU-1"));
+    assert_eq!(got.body["products"][0]["quantity"], json!(2));
+    assert_eq!(got.body["warehouseCode"], json!("WH1"));
+}
+
+#[tokio::test]
+async fn list_filters_by_code_eq_and_caps_page_size_at_200() {
+    let lw = Lw::start_default().await;
+    for code in ["FO-A", "FO-B", "FO-C"] {
+        assert_eq!(lw.post("ShipmentOrder/create", &Lw::order(code, 1)).await.status, 201);
+    }
+    let one = lw.get("ShipmentOrder/list/i/0/s/50?Code.eq=FO-B").await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.body["totalCount"], json!(1));
+    assert_eq!(one.body["data"][0]["code"], json!("FO-B"));
+    let case = lw.get("ShipmentOrder/list/i/0/s/50?Code.eq=fo-b").await;
+    assert_eq!(case.body["totalCount"], json!(0), "LQL strings are case-sensitive");
+    let paged = lw.get("ShipmentOrder/list/i/1/s/2").await;
+    assert_eq!(paged.body["totalCount"], json!(3));
+    assert_eq!(paged.body["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(paged.body["data"][0]["code"], json!("FO-C"));
+    let too_big = lw.get("ShipmentOrder/list/i/0/s/201").await;
+    assert_eq!(too_big.status, 400);
+    let bad_filter = lw.get("ShipmentOrder/list/i/0/s/10?Nope.eq=1").await;
+    assert_eq!(bad_filter.status, 400);
+    let by_status = lw.get("ShipmentOrder/list/i/0/s/10?Status.in=Pending,Shipped").await;
+    assert_eq!(by_status.body["totalCount"], json!(3));
+}
+
+#[tokio::test]
+async fn shipping_delivers_statuschange_and_shipment_webhooks_to_a_local_receiver() {
+    // Given a receiver subscribed to both topics and an order for 3 units
+    let lw = Lw::start_default().await;
+    let rx = Receiver::start(vec![]).await;
+    let sub_ship = lw
+        .post("Webhook/create", &json!({"topic": "wms/shipmentorder/shipment", "address": format!("{}/shipment", rx.base_url), "ignoreClient": true}))
+        .await;
+    assert_eq!(sub_ship.status, 201);
+    let sub_status = lw
+        .post("Webhook/create", &json!({"topic": "wms/shipmentorder/statuschange", "address": format!("{}/status", rx.base_url), "clientIdentifier": CLIENT}))
+        .await;
+    assert_eq!(sub_status.status, 201);
+    assert_eq!(lw.post("ShipmentOrder/create", &Lw::order("FO-7", 3)).await.status, 201);
+
+    // When the warehouse ships 1 unit in a package with a known tracking number
+    let req = ShipRequest {
+        packages: Some(vec![ShipPackage {
+            tracking_number: Some("TRK-1".into()),
+            weight: Some(2.5),
+            lines: vec![ShipLine {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+        }]),
+        carrier_name: Some("FedEx".into()),
+        shipping_option_name: Some("Home".into()),
+        partial: false,
+    };
+    let shipped = lw.state().ship("FO-7", None, req).expect("ship works");
+    assert_eq!(shipped["shipmentOrderStatusName"], json!("Partially Shipped"));
+
+    // Then the receiver gets a statuschange and a shipment body with the package
+    let hits = rx.wait_for(2).await;
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    let status = hits
+        .iter()
+        .find(|(p, _)| p == "status")
+        .map(|(_, b)| b.clone())
+        .expect("statuschange");
+    assert_eq!(status["code"], json!("FO-7"));
+    assert_eq!(status["shipmentOrderStatusId"], json!(45));
+    let ship = hits
+        .iter()
+        .find(|(p, _)| p == "shipment")
+        .map(|(_, b)| b.clone())
+        .expect("shipment");
+    assert_eq!(ship["code"], json!("FO-7"));
+    assert_eq!(ship["carrierName"], json!("FedEx"));
+    assert_eq!(ship["trackingNumbers"], json!(["TRK-1"]));
+    assert_eq!(ship["isPartial"], json!(true));
+    assert_eq!(ship["products"][0]["shippedUOMQuantity"], json!(1));
+    assert_eq!(ship["shipmentInfo"][0]["trackingNumber"], json!("TRK-1"));
+    assert_eq!(ship["shipmentInfo"][0]["packQuantity"], json!(1));
+    assert!(ship["actualShipmentDate"].is_string());
+
+    // And Webhook/status shows one successful try
+    let sub_id = sub_ship.body["data"].as_str().expect("id");
+    let st = lw.get(&format!("Webhook/status/{sub_id}")).await;
+    assert_eq!(st.status, 200);
+    assert_eq!(st.body["tryCount"], json!(1));
+    assert_eq!(st.body["httpLastHookStatus"], json!(200));
+
+    // When the rest ships with the defaults
+    lw.state()
+        .ship("FO-7", None, ShipRequest::default())
+        .expect("ship rest");
+    let hits = rx.wait_for(4).await;
+    let last_ship = hits
+        .iter()
+        .rev()
+        .find(|(p, _)| p == "shipment")
+        .map(|(_, b)| b.clone())
+        .expect("second shipment");
+    // Then the order is Shipped and only the new package is in shipmentInfo
+    assert_eq!(last_ship["shipmentOrderStatusName"], json!("Shipped"));
+    assert_eq!(last_ship["products"][0]["shippedUOMQuantity"], json!(3));
+    assert_eq!(last_ship["shipmentInfo"].as_array().map(Vec::len), Some(1));
+    assert_eq!(last_ship["shipmentInfo"][0]["packQuantity"], json!(2));
+    assert_eq!(last_ship["trackingNumbers"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn webhook_delivery_is_retried_until_the_receiver_accepts() {
+    // Given a receiver that fails twice
+    let lw = Lw::start_default().await;
+    let rx = Receiver::start(vec![500, 503]).await;
+    let sub = lw
+        .post("Webhook/create", &json!({"topic": "wms/shipmentorder/shipment", "address": format!("{}/hook", rx.base_url), "ignoreClient": true}))
+        .await;
+    assert_eq!(lw.post("ShipmentOrder/create", &Lw::order("FO-R", 1)).await.status, 201);
+    // When the order ships
+    lw.state().ship("FO-R", None, ShipRequest::default()).expect("ship");
+    // Then the same body arrives three times and the third is accepted
+    let hits = rx.wait_for(3).await;
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0].1, hits[2].1);
+    let sub_id = sub.body["data"].as_str().expect("id").to_string();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = lw.get(&format!("Webhook/status/{sub_id}")).await.body;
+        if status["httpLastHookStatus"] == json!(200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status["tryCount"], json!(3));
+    assert_eq!(status["httpLastHookStatus"], json!(200));
+}
+
+#[tokio::test]
+async fn carrier_labels_and_order_reads_reflect_the_shipment() {
+    let lw = Lw::start_default().await;
+    let id = lw.post("ShipmentOrder/create", &Lw::order("FO-L", 2)).await.body["data"].clone();
+    lw.state().ship("FO-L", None, ShipRequest::default()).expect("ship");
+    let labels = lw
+        .get("ShipmentOrder/carrierlabel/list/i/0/s/10?ShipmentOrderCode.eq=FO-L")
+        .await;
+    assert_eq!(labels.status, 200);
+    assert_eq!(labels.body["totalCount"], json!(1));
+    let tracking = labels.body["data"][0]["trackingNumber"]
+        .as_str()
+        .expect("tracking")
+        .to_string();
+    assert_eq!(labels.body["data"][0]["carrierName"], json!("UPS"));
+    let got = lw.get(&format!("ShipmentOrder/{}", id.as_str().expect("id"))).await;
+    assert_eq!(got.body["trackingNumbers"], json!([tracking]));
+    assert_eq!(got.body["shipmentOrderStatusId"], json!(50));
+    assert_eq!(got.body["products"][0]["shippedUOMQuantity"], json!(2));
+    let by_tracking = lw
+        .get(&format!(
+            "ShipmentOrder/carrierlabel/list/i/0/s/10?TrackingNumber.eq={tracking}"
+        ))
+        .await;
+    assert_eq!(by_tracking.body["data"][0]["shipmentOrderCode"], json!("FO-L"));
+    let list = lw
+        .get("ShipmentOrder/list/i/0/s/10?ActualShipmentDate.bt=2000-01-01,2999-12-31")
+        .await;
+    assert_eq!(list.body["totalCount"], json!(1));
+    assert_eq!(list.body["data"][0]["shipmentInfo"][0]["productSku"], json!("SKU-1"));
+}
+
+#[tokio::test]
+async fn inventory_list_filters_by_sku_and_shipping_decrements_available_quantity() {
+    let lw = Lw::start_default().await;
+    let before = lw
+        .get(&format!(
+            "Inventory/list/i/0/s/10?Sku.eq=SKU-1&WarehouseIdentifier.eq={WAREHOUSE}"
+        ))
+        .await;
+    assert_eq!(before.status, 200);
+    assert_eq!(before.body["data"][0]["availableQuantity"], json!(40));
+    assert_eq!(before.body["data"][0]["warehouseLocationCode"], json!("A-01-01"));
+    assert_eq!(lw.post("ShipmentOrder/create", &Lw::order("FO-I", 5)).await.status, 201);
+    lw.state().ship("FO-I", None, ShipRequest::default()).expect("ship");
+    let after = lw.get("Inventory/list/i/0/s/10?Sku.eq=SKU-1").await;
+    assert_eq!(after.body["data"][0]["availableQuantity"], json!(35));
+    assert_eq!(after.body["data"][0]["totalQuantity"], json!(35));
+    let none = lw.get("Inventory/list/i/0/s/10?Sku.eq=OTHER").await;
+    assert_eq!(none.body["totalCount"], json!(0));
+}
+
+#[tokio::test]
+async fn the_basic_rate_limit_answers_429_without_retry_after() {
+    let lw = Lw::start(LogiwaConfig {
+        seed: LogiwaSeed::demo(),
+        ..LogiwaConfig::default()
+    })
+    .await;
+    lw.state().set_rate_limit(Some(RateTier::Basic));
+    let a = lw.get("ShipmentOrder/list/i/0/s/1").await;
+    let b = lw.get("ShipmentOrder/list/i/0/s/1").await;
+    let c = lw.get("ShipmentOrder/list/i/0/s/1").await;
+    assert_eq!((a.status, b.status, c.status), (200, 200, 429));
+    assert!(c.header("retry-after").is_none());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(lw.get("ShipmentOrder/list/i/0/s/1").await.status, 200);
+}
+
+#[tokio::test]
+async fn webhook_subscriptions_validate_and_can_be_listed_and_removed() {
+    let lw = Lw::start_default().await;
+    let bad_topic = lw
+        .post(
+            "Webhook/create",
+            &json!({"topic": "wms/nope", "address": "http://x.test/", "ignoreClient": true}),
+        )
+        .await;
+    assert_eq!(bad_topic.status, 400);
+    let no_client = lw
+        .post(
+            "Webhook/create",
+            &json!({"topic": "wms/shipmentorder/shipment", "address": "http://x.test/"}),
+        )
+        .await;
+    assert_eq!(no_client.status, 400);
+    let ok = lw
+        .post(
+            "Webhook/create",
+            &json!({"topic": "wms/shipmentorder/shipment", "address": "http://x.test/", "clientIdentifier": CLIENT}),
+        )
+        .await;
+    assert_eq!(ok.status, 201);
+    let id = ok.body["data"].as_str().expect("id").to_string();
+    assert_eq!(lw.get("Webhook/list").await.body["totalCount"], json!(1));
+    let del = send(
+        lw.http
+            .delete(lw.url(&format!("Webhook/unsubscribe/{id}")))
+            .bearer_auth(&lw.token),
+    )
+    .await;
+    assert_eq!(del.status, 200);
+    assert_eq!(lw.get("Webhook/list").await.body["totalCount"], json!(0));
+}
