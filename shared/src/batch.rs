@@ -381,3 +381,156 @@ async fn park<E: Classified>(
         Err(e) => Err(chain(&e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::MemoryQueue;
+    use aws_lambda_events::sqs::SqsMessageAttribute;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const DLQ: &str = "https://sqs.local/dlq";
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct TestError(&'static str, FailureClass);
+
+    impl Classified for TestError {
+        fn class(&self) -> FailureClass {
+            self.1
+        }
+        fn code(&self) -> &'static str {
+            "TEST_ERROR"
+        }
+    }
+
+    fn msg(id: &str, body: &str, receive_count: u32) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.to_owned());
+        m.body = Some(body.to_owned());
+        m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        let mut a = SqsMessageAttribute::default();
+        a.string_value = Some("cid-1".into());
+        a.data_type = Some("String".into());
+        m.message_attributes.insert("correlation_id".into(), a);
+        m
+    }
+
+    fn event(msgs: Vec<SqsMessage>) -> SqsEvent {
+        let mut e = SqsEvent::default();
+        e.records = msgs;
+        e
+    }
+
+    fn opts() -> BatchOptions {
+        BatchOptions { function: "test-fn", concurrency: 4, dlq_url: Some(DLQ.into()), max_receive_count: 3 }
+    }
+
+    async fn outcome(body: &str) -> Result<(), TestError> {
+        match body {
+            "ok" => Ok(()),
+            "transient" => Err(TestError("downstream timed out", FailureClass::Transient)),
+            "permanent" => Err(TestError("no mapping for SKU X", FailureClass::Permanent)),
+            "panic" => panic!("poison record"),
+            _ => Ok(()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_is_reported_for_retry_and_the_rest_succeed() {
+        let q = MemoryQueue::new();
+        let report = per_record(event(vec![msg("a", "ok", 1), msg("b", "transient", 1), msg("c", "ok", 1)]), &opts(), &q, |r| async move {
+            outcome(&r.body).await
+        })
+        .await;
+        assert_eq!(report.retried, vec!["b".to_owned()]);
+        let mut ok = report.succeeded.clone();
+        ok.sort();
+        assert_eq!(ok, vec!["a", "c"]);
+        let resp = report.response();
+        assert_eq!(resp.batch_item_failures.len(), 1);
+        assert_eq!(resp.batch_item_failures[0].item_identifier, "b");
+        assert!(q.sent(DLQ).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_parked_at_once_with_its_reason() {
+        let q = MemoryQueue::new();
+        let report = per_record(event(vec![msg("a", "permanent", 1)]), &opts(), &q, |r| async move { outcome(&r.body).await }).await;
+        assert!(report.retried.is_empty());
+        assert_eq!(report.parked, vec![("a".to_owned(), "TEST_ERROR".to_owned())]);
+        let parked = q.sent(DLQ);
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked[0].body, "permanent");
+        assert_eq!(parked[0].correlation_id.as_str(), "cid-1");
+        let attr = |k: &str| parked[0].attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(attr(attrs::ERROR_CODE).as_deref(), Some("TEST_ERROR"));
+        assert_eq!(attr(attrs::ERROR_CLASS).as_deref(), Some("permanent"));
+        assert_eq!(attr(attrs::ERROR_REASON).as_deref(), Some("no mapping for SKU X"));
+        assert_eq!(attr(attrs::SOURCE_FUNCTION).as_deref(), Some("test-fn"));
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_on_its_last_receive_is_parked_instead_of_retried() {
+        let q = MemoryQueue::new();
+        let report = per_record(event(vec![msg("a", "transient", 3)]), &opts(), &q, |r| async move { outcome(&r.body).await }).await;
+        assert!(report.retried.is_empty());
+        assert_eq!(q.sent(DLQ).len(), 1);
+        let receive = q.sent(DLQ)[0].attributes.iter().find(|(k, _)| k == attrs::RECEIVE_COUNT).map(|(_, v)| v.clone());
+        assert_eq!(receive.as_deref(), Some("3"));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_record_fails_only_itself() {
+        let q = MemoryQueue::new();
+        let report = per_record(event(vec![msg("a", "ok", 1), msg("p", "panic", 1), msg("c", "ok", 1)]), &opts(), &q, |r| async move {
+            outcome(&r.body).await
+        })
+        .await;
+        assert_eq!(report.retried, vec!["p".to_owned()]);
+        assert_eq!(report.succeeded.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_handler_is_retried_record_by_record_so_only_the_poison_fails() {
+        let q = MemoryQueue::new();
+        let calls = AtomicUsize::new(0);
+        let report = batched(event(vec![msg("a", "ok", 1), msg("p", "panic", 1), msg("c", "ok", 1)]), &opts(), &q, |records: Vec<Record>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let mut out = HashMap::new();
+                for r in records {
+                    let res = outcome(&r.body).await;
+                    out.insert(r.message_id, res);
+                }
+                out
+            }
+        })
+        .await;
+        // One whole-batch call, then one per record.
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(report.retried, vec!["p".to_owned()]);
+        assert_eq!(report.succeeded.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_record_the_batch_handler_forgot_is_retried_not_dropped() {
+        let q = MemoryQueue::new();
+        let report = batched(event(vec![msg("a", "ok", 1), msg("b", "ok", 1)]), &opts(), &q, |_records: Vec<Record>| async move {
+            let mut out: HashMap<String, Result<(), TestError>> = HashMap::new();
+            out.insert("a".into(), Ok(()));
+            out
+        })
+        .await;
+        assert_eq!(report.retried, vec!["b".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn when_parking_fails_the_record_is_left_for_the_redrive_policy() {
+        let q = MemoryQueue::new();
+        q.fail_next_calls(1);
+        let report = per_record(event(vec![msg("a", "permanent", 1)]), &opts(), &q, |r| async move { outcome(&r.body).await }).await;
+        assert_eq!(report.retried, vec!["a".to_owned()]);
+        assert!(report.parked.is_empty());
+    }
+}

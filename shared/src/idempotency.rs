@@ -175,3 +175,82 @@ impl<'a> Idempotency<'a> {
 fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::MemoryIdempotency;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("boom")]
+    struct Boom;
+
+    #[tokio::test]
+    async fn an_operation_runs_once_and_its_result_is_replayed_afterwards() {
+        let store = MemoryIdempotency::new();
+        let idem = Idempotency::new(&store, "fn", Duration::from_secs(60));
+        let runs = AtomicUsize::new(0);
+        for _ in 0..3 {
+            let _ = idem
+                .run("k1", &"payload", 0, || async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Boom>(42u32)
+                })
+                .await
+                .expect("ok");
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let again = idem.run("k1", &"payload", 0, || async { Ok::<_, Boom>(7u32) }).await.expect("ok");
+        assert_eq!(again, Outcome::Replayed(Some(42)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_operation_releases_the_key_so_the_retry_runs() {
+        let store = MemoryIdempotency::new();
+        let idem = Idempotency::new(&store, "fn", Duration::from_secs(60));
+        let first = idem.run("k2", &"p", 0, || async { Err::<u32, _>(Boom) }).await;
+        assert!(matches!(first, Err(RunError::Operation(Boom))));
+        let second = idem.run("k2", &"p", 0, || async { Ok::<_, Boom>(1u32) }).await.expect("ok");
+        assert_eq!(second, Outcome::Executed(1));
+    }
+
+    #[tokio::test]
+    async fn the_same_key_with_another_payload_is_refused() {
+        let store = MemoryIdempotency::new();
+        let idem = Idempotency::new(&store, "fn", Duration::from_secs(60));
+        idem.run("k3", &"a", 0, || async { Ok::<_, Boom>(1u32) }).await.expect("ok");
+        let err = idem.run("k3", &"b", 0, || async { Ok::<_, Boom>(1u32) }).await.expect_err("mismatch");
+        let RunError::Store(inner) = err else { panic!("expected a store error") };
+        assert!(matches!(inner, IdempotencyError::PayloadMismatch { .. }));
+        assert_eq!(inner.code(), "IDEMPOTENCY_PAYLOAD_MISMATCH");
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_duplicate_is_told_the_work_is_in_progress() {
+        let store = MemoryIdempotency::new();
+        let idem = Idempotency::new(&store, "fn", Duration::from_secs(60));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let first = idem.run("k4", &"p", 0, || async {
+            let _ = rx.await;
+            Ok::<_, Boom>(1u32)
+        });
+        let second = async {
+            tokio::task::yield_now().await;
+            let r = idem.run("k4", &"p", 0, || async { Ok::<_, Boom>(2u32) }).await;
+            let _ = tx.send(());
+            r
+        };
+        let (a, b) = tokio::join!(first, second);
+        assert_eq!(a.expect("first runs"), Outcome::Executed(1));
+        assert!(matches!(b, Err(RunError::InProgress { .. })));
+    }
+
+    #[test]
+    fn the_payload_hash_ignores_key_order() {
+        let a = serde_json::json!({"a": 1, "b": 2});
+        let b = serde_json::json!({"b": 2, "a": 1});
+        assert_eq!(payload_hash(&a), payload_hash(&b));
+        assert_ne!(payload_hash(&a), payload_hash(&serde_json::json!({"a": 2, "b": 1})));
+    }
+}

@@ -337,7 +337,7 @@ impl HttpClient {
 
 /// 5xx and 429 are worth another try; everything else is the vendor's final word.
 fn is_transient_status(status: StatusCode) -> bool {
-    status.is_server_error() && false
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// A request we could not even build, or a redirect loop, will fail the same way again.

@@ -521,7 +521,9 @@ impl SalesforceOm {
         // Step 1: the shipments.
         let records = chunk.iter().map(|s| convert::shipment_body(s, ext)).collect();
         let results = self.upsert("Shipment", ext, records).await?;
-        let mut outcomes: Vec<Result<(SalesforceId, Option<bool>), Vec<ApiFieldError>>> = results
+        // Per shipment: its id and whether the upsert created it, or its errors.
+        type Written = Result<(SalesforceId, Option<bool>), Vec<ApiFieldError>>;
+        let mut outcomes: Vec<Written> = results
             .into_iter()
             .map(|r| {
                 let created = r.created;

@@ -308,3 +308,35 @@ async fn inventory_by_warehouse_code_keeps_only_that_warehouse() {
     assert_eq!(positions[0].on_hand.value(), Decimal::from(40));
     assert_eq!(positions[0].location.as_str(), "WH1");
 }
+
+#[tokio::test]
+async fn no_retry_starts_when_it_cannot_finish_before_the_deadline() {
+    // Given an adapter whose back-off is longer than the time left, and a Logiwa that always answers 503
+    let lw = logiwa().await;
+    let mut config = waybill::adapters::logiwa::LogiwaConfig::new("lw");
+    config.http = crate::support::fast_http(200);
+    config.http.retry.min_delay = std::time::Duration::from_millis(500);
+    config.http.retry.max_delay = std::time::Duration::from_millis(500);
+    let secrets = crate::support::MemorySecrets::with(
+        "lw",
+        serde_json::json!({"base_url": lw.sim.base_url(), "email": "sim@waybill.test", "password": "sim-password"}),
+    );
+    let client = waybill::adapters::logiwa::Logiwa::new(config, secrets).expect("adapter");
+    lw.state()
+        .add_fault(FaultRule::status(503).path_contains("/ShipmentOrder/list"));
+    client.set_deadline(Some(
+        tokio::time::Instant::now() + std::time::Duration::from_millis(300),
+    ));
+    // When a call fails transiently
+    let err = client.find_order("FO-0000001").await.expect_err("unavailable");
+    // Then it gives up after the first attempt instead of sleeping past the deadline
+    assert!(matches!(err, WmsError::Unavailable { .. }), "{err:?}");
+    assert_eq!(client.call_counts().family("shipmentorder/list"), 1);
+    // And once the deadline has passed nothing is sent at all
+    client.set_deadline(Some(tokio::time::Instant::now()));
+    assert!(matches!(
+        client.find_order("FO-0000001").await,
+        Err(WmsError::Transport { .. })
+    ));
+    assert_eq!(client.call_counts().family("shipmentorder/list"), 1);
+}

@@ -281,7 +281,9 @@ impl Template {
                     .with_context(|| format!("{id}.Properties.{name} is not a list"))?
                     .iter()
                     .map(|e| {
-                        Some((e.get(a).and_then(json_text)?, e.get(b).and_then(json_text)?))
+                        e.get(a)
+                            .and_then(json_text)
+                            .zip(e.get(b).and_then(json_text))
                             .with_context(|| format!("{id}.Properties.{name}: entry without {a}/{b}"))
                     })
                     .collect()

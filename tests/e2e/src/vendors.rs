@@ -2,11 +2,31 @@
 //! the vendor's own UI) would: Salesforce REST (OAuth, sObjects, SOQL) and Logiwa IO v3.1, plus the
 //! simulators' `/__sim` admin API where only the warehouse itself could act (seeding stock, shipping).
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// Calls the harness itself made to a simulator's vendor API, by the simulator's stats family, so the
+/// summary can separate them from waybill's own calls.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallLog {
+    fn add(&self, family: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(family.to_owned()).or_insert(0) += 1;
+        }
+    }
+
+    /// Calls per family so far.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
 
 /// Salesforce REST API version used by the harness.
 pub const SF_API: &str = "v62.0";
@@ -17,6 +37,8 @@ pub struct SalesforceRest {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Calls made (families as the simulator counts them).
+    pub calls: CallLog,
 }
 
 impl SalesforceRest {
@@ -35,7 +57,9 @@ impl SalesforceRest {
         let status = resp.status();
         let v: Value = resp.json().await.context("salesforce oauth reply")?;
         let token = v.get("access_token").and_then(Value::as_str).with_context(|| format!("salesforce oauth {status}: {v}"))?;
-        Ok(Self { http, base: base.to_owned(), token: token.to_owned() })
+        let calls = CallLog::default();
+        calls.add("oauth");
+        Ok(Self { http, base: base.to_owned(), token: token.to_owned(), calls })
     }
 
     fn url(&self, rest: &str) -> String {
@@ -47,6 +71,7 @@ impl SalesforceRest {
     /// # Errors
     /// Non-201 answers, with Salesforce's error body.
     pub async fn create(&self, sobject: &str, fields: &Value) -> anyhow::Result<String> {
+        self.calls.add("sobjects");
         let resp = self.http.post(self.url(&format!("sobjects/{sobject}"))).bearer_auth(&self.token).json(fields).send().await?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
@@ -61,6 +86,7 @@ impl SalesforceRest {
     /// # Errors
     /// Non-200 answers.
     pub async fn get(&self, sobject: &str, id: &str) -> anyhow::Result<Value> {
+        self.calls.add("sobjects");
         let resp = self.http.get(self.url(&format!("sobjects/{sobject}/{id}"))).bearer_auth(&self.token).send().await?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
@@ -75,6 +101,7 @@ impl SalesforceRest {
     /// # Errors
     /// Non-200 answers.
     pub async fn query(&self, soql: &str) -> anyhow::Result<Vec<Value>> {
+        self.calls.add("query");
         let resp = self.http.get(self.url("query")).query(&[("q", soql)]).bearer_auth(&self.token).send().await?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
@@ -91,6 +118,8 @@ pub struct LogiwaRest {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Calls made (families as the simulator counts them).
+    pub calls: CallLog,
 }
 
 impl LogiwaRest {
@@ -109,7 +138,9 @@ impl LogiwaRest {
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         let token = v.get("token").and_then(Value::as_str).with_context(|| format!("logiwa token: HTTP {status}: {v}"))?;
-        Ok(Self { http, base: base.to_owned(), token: token.to_owned() })
+        let calls = CallLog::default();
+        calls.add("token");
+        Ok(Self { http, base: base.to_owned(), token: token.to_owned(), calls })
     }
 
     /// `GET /v3.1/ShipmentOrder/list/i/0/s/200?Code.eq=<code>` → rows.
@@ -117,6 +148,7 @@ impl LogiwaRest {
     /// # Errors
     /// Non-200 answers.
     pub async fn orders_by_code(&self, code: &str) -> anyhow::Result<Vec<Value>> {
+        self.calls.add("shipmentorder.list");
         let resp = self
             .http
             .get(format!("{}/v3.1/ShipmentOrder/list/i/0/s/200", self.base))
@@ -137,6 +169,7 @@ impl LogiwaRest {
     /// # Errors
     /// Non-2xx answers.
     pub async fn subscribe(&self, topic: &str, address: &str, client: &str) -> anyhow::Result<String> {
+        self.calls.add("webhook");
         let resp = self
             .http
             .post(format!("{}/v3.1/Webhook/create", self.base))

@@ -400,7 +400,8 @@ pub(crate) fn shipments_from_row(row: &OrderRow) -> Result<Vec<Shipment>, RowErr
     }
 
     // Group rows by ship date (one event), then by package (tracking number, else license plate).
-    let mut events: BTreeMap<String, BTreeMap<String, Vec<&Map<String, Value>>>> = BTreeMap::new();
+    type Packages<'a> = BTreeMap<String, Vec<&'a Map<String, Value>>>;
+    let mut events: BTreeMap<String, Packages<'_>> = BTreeMap::new();
     for r in info {
         let date = s(r, "shipmentDate").unwrap_or_default().to_owned();
         let package = s(r, "trackingNumber")

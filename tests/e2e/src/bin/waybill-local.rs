@@ -1,0 +1,143 @@
+//! `waybill-local`: runs the end-to-end scenario on the local stack (`run`) or keeps the stack up for
+//! manual use (`serve`, `run --serve`). See tests/e2e/README.md.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use waybill_e2e::moto::OwnedMoto;
+use waybill_e2e::scenario::{self, ScenarioOptions};
+use waybill_e2e::serve;
+use waybill_e2e::stack::{Stack, StackOptions};
+
+#[derive(Parser)]
+#[command(name = "waybill-local", about = "waybill on your machine: moto + Salesforce/Logiwa simulators + the four functions")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the scenario once, print the summary, exit 0 only when everything reconciles.
+    Run(RunArgs),
+    /// Keep the stack up on fixed ports for manual use.
+    Serve(StackArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// FulfillmentOrders to create.
+    #[arg(long, default_value_t = 20)]
+    orders: usize,
+    /// Extra deliveries of each webhook.
+    #[arg(long, default_value_t = 1)]
+    duplicates: usize,
+    /// Budget per waiting step, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Keep serving after the run.
+    #[arg(long)]
+    serve: bool,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+#[derive(Args, Clone)]
+struct StackArgs {
+    /// HTTP front port (serve mode; `run` alone uses free ports).
+    #[arg(long, default_value_t = 9000)]
+    port: u16,
+    /// Salesforce simulator port (serve mode).
+    #[arg(long, default_value_t = 9001)]
+    salesforce_port: u16,
+    /// Logiwa simulator port (serve mode).
+    #[arg(long, default_value_t = 9002)]
+    logiwa_port: u16,
+    /// moto port (serve mode).
+    #[arg(long, default_value_t = 9003)]
+    moto_port: u16,
+    /// Override the template's MaxReceiveCount.
+    #[arg(long)]
+    max_receive_count: Option<u32>,
+    /// Time compression: failed records reappear after SECS instead of the queue's VisibilityTimeout.
+    #[arg(long, value_name = "SECS")]
+    visibility_timeout_override: Option<u32>,
+    /// Fire scheduled functions every SECS in serve mode (compressed schedule).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    schedule_every: u64,
+    /// Client-side Logiwa request rate per function.
+    #[arg(long, default_value_t = 10)]
+    logiwa_rps: u32,
+    /// Environment name (queue and table prefix).
+    #[arg(long, default_value = "local")]
+    environment: String,
+}
+
+fn options(a: &StackArgs, serving: bool, moto: &str) -> StackOptions {
+    StackOptions {
+        environment: Some(a.environment.clone()),
+        moto_endpoint: Some(moto.to_owned()),
+        front_port: if serving { a.port } else { 0 },
+        salesforce_port: if serving { a.salesforce_port } else { 0 },
+        logiwa_port: if serving { a.logiwa_port } else { 0 },
+        max_receive_count_override: a.max_receive_count,
+        visibility_timeout_override: a.visibility_timeout_override,
+        logiwa_requests_per_second: a.logiwa_rps,
+        schedule_every: serving.then(|| Duration::from_secs(a.schedule_every.max(1))),
+        ..StackOptions::default()
+    }
+}
+
+async fn serve_until_ctrl_c(stack: Stack, moto: &str) -> anyhow::Result<()> {
+    let demo = stack.create_fulfillment_order(&[("TEE-BLK-M", 2), ("MUG-WHT-12", 1)], "Manual Tester").await?;
+    println!("{}", serve::guidance(&stack, moto, Some(&demo)));
+    tokio::signal::ctrl_c().await?;
+    println!("stopping…");
+    stack.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    waybill::telemetry::init_local("warn,waybill_e2e=info");
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => {
+            // A plain run takes free ports (and its own moto) so it never clashes with a serving stack.
+            let moto = if args.serve { Moto::Fixed(OwnedMoto::start(args.stack.moto_port).await?) } else { Moto::Free(waybill::testing::Moto::start().await?) };
+            let stack = Stack::start(options(&args.stack, args.serve, moto.endpoint())).await?;
+            let opts = ScenarioOptions { orders: args.orders, duplicates: args.duplicates, timeout: Duration::from_secs(args.timeout) };
+            let outcome = scenario::run(&stack, &opts).await?;
+            println!("{}", scenario::summary(&stack, &outcome));
+            if args.serve {
+                return serve_until_ctrl_c(stack, moto.endpoint()).await;
+            }
+            let ok = outcome.reconciled();
+            stack.shutdown().await;
+            drop(moto);
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Serve(a) => {
+            let moto = OwnedMoto::start(a.moto_port).await?;
+            let stack = Stack::start(options(&a, true, moto.endpoint())).await?;
+            serve_until_ctrl_c(stack, moto.endpoint()).await
+        }
+    }
+}
+
+enum Moto {
+    Fixed(OwnedMoto),
+    Free(waybill::testing::Moto),
+}
+
+impl Moto {
+    fn endpoint(&self) -> &str {
+        match self {
+            Moto::Fixed(m) => m.endpoint(),
+            Moto::Free(m) => m.endpoint(),
+        }
+    }
+}
