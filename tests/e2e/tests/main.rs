@@ -1,0 +1,10 @@
+//! End-to-end tests: each starts its own local stack (simulators, functions, front, pollers) on one
+//! shared moto, drives it only through its public surfaces, and checks vendor-visible outcomes.
+
+mod support;
+
+mod delivery;
+mod http_edge;
+mod poison;
+mod scenario;
+mod writeback;
