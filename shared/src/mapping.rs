@@ -321,6 +321,54 @@ impl MappingTables {
     }
 }
 
+/// Mapping tables loaded from a `MappingSource` and kept for a TTL, so a warm function reads them once
+/// a minute instead of once per record, and an operator's edit takes effect without a deploy.
+pub struct CachedMappings {
+    source: std::sync::Arc<dyn crate::ports::MappingSource>,
+    ttl: std::time::Duration,
+    cached: tokio::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<MappingTables>)>>,
+}
+
+impl std::fmt::Debug for CachedMappings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedMappings")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedMappings {
+    /// A cache over `source`.
+    pub fn new(source: std::sync::Arc<dyn crate::ports::MappingSource>, ttl: std::time::Duration) -> Self {
+        Self {
+            source,
+            ttl,
+            cached: tokio::sync::RwLock::new(None),
+        }
+    }
+
+    /// The current tables.
+    ///
+    /// # Errors
+    /// The source's `StoreError` when the cache is empty or stale and the reload fails.
+    pub async fn get(&self) -> Result<std::sync::Arc<MappingTables>, crate::ports::StoreError> {
+        if let Some((at, tables)) = self.cached.read().await.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(tables.clone());
+            }
+        }
+        let mut guard = self.cached.write().await;
+        if let Some((at, tables)) = guard.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(tables.clone());
+            }
+        }
+        let tables = std::sync::Arc::new(self.source.load().await?);
+        *guard = Some((std::time::Instant::now(), tables.clone()));
+        Ok(tables)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,53 +523,5 @@ mod tests {
             "LOC-EAST"
         );
         assert!(t.source_sku(&Sku::parse("UNKNOWN").expect("s")).is_err());
-    }
-}
-
-/// Mapping tables loaded from a `MappingSource` and kept for a TTL, so a warm function reads them once
-/// a minute instead of once per record, and an operator's edit takes effect without a deploy.
-pub struct CachedMappings {
-    source: std::sync::Arc<dyn crate::ports::MappingSource>,
-    ttl: std::time::Duration,
-    cached: tokio::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<MappingTables>)>>,
-}
-
-impl std::fmt::Debug for CachedMappings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedMappings")
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CachedMappings {
-    /// A cache over `source`.
-    pub fn new(source: std::sync::Arc<dyn crate::ports::MappingSource>, ttl: std::time::Duration) -> Self {
-        Self {
-            source,
-            ttl,
-            cached: tokio::sync::RwLock::new(None),
-        }
-    }
-
-    /// The current tables.
-    ///
-    /// # Errors
-    /// The source's `StoreError` when the cache is empty or stale and the reload fails.
-    pub async fn get(&self) -> Result<std::sync::Arc<MappingTables>, crate::ports::StoreError> {
-        if let Some((at, tables)) = self.cached.read().await.as_ref() {
-            if at.elapsed() < self.ttl {
-                return Ok(tables.clone());
-            }
-        }
-        let mut guard = self.cached.write().await;
-        if let Some((at, tables)) = guard.as_ref() {
-            if at.elapsed() < self.ttl {
-                return Ok(tables.clone());
-            }
-        }
-        let tables = std::sync::Arc::new(self.source.load().await?);
-        *guard = Some((std::time::Instant::now(), tables.clone()));
-        Ok(tables)
     }
 }

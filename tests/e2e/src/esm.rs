@@ -53,9 +53,21 @@ impl EventSourceMapping {
         visibility_override: Option<u32>,
     ) -> Self {
         let stats = Arc::new(EsmStats::default());
-        let poller = Poller { spec: spec.clone(), queue_url: queue_url.clone(), sqs, function, visibility_override, stats: stats.clone() };
+        let poller = Poller {
+            spec: spec.clone(),
+            queue_url: queue_url.clone(),
+            sqs,
+            function,
+            visibility_override,
+            stats: stats.clone(),
+        };
         let task = tokio::spawn(async move { poller.run().await });
-        Self { spec, queue_url, stats, task }
+        Self {
+            spec,
+            queue_url,
+            stats,
+            task,
+        }
     }
 
     /// Stops polling (an in-flight batch is abandoned; its messages reappear after the visibility timeout).
@@ -157,7 +169,9 @@ impl Poller {
 
         let mut deletes = Vec::new();
         for m in &batch {
-            let (Some(id), Some(handle)) = (m.message_id.as_deref(), m.receipt_handle.as_deref()) else { continue };
+            let (Some(id), Some(handle)) = (m.message_id.as_deref(), m.receipt_handle.as_deref()) else {
+                continue;
+            };
             if failed.contains(id) {
                 if let Some(secs) = self.visibility_override {
                     // Time compression: the record becomes visible again after `secs` instead of the
@@ -185,7 +199,13 @@ impl Poller {
         }
         if !deletes.is_empty() {
             let n = deletes.len() as u64;
-            let out = self.sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(deletes)).send().await?;
+            let out = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(deletes))
+                .send()
+                .await?;
             let refused = out.failed.len() as u64;
             if refused > 0 {
                 warn!(queue = %self.spec.queue, refused, "some deletes failed; those records will be redelivered");
@@ -200,7 +220,9 @@ impl Poller {
 /// The failed ids, or None when an identifier is empty or not in the batch (Lambda then fails the whole
 /// batch).
 fn batch_item_failures(resp: &Value, ids: &[String]) -> Option<HashSet<String>> {
-    let Some(list) = resp.get("batchItemFailures") else { return Some(HashSet::new()) };
+    let Some(list) = resp.get("batchItemFailures") else {
+        return Some(HashSet::new());
+    };
     if list.is_null() {
         return Some(HashSet::new());
     }
@@ -232,7 +254,10 @@ fn record_json(m: &Message, queue_arn: &str) -> Value {
             }
             if let Some(b) = &v.binary_value {
                 use base64::Engine;
-                a.insert("binaryValue".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(b.as_ref())));
+                a.insert(
+                    "binaryValue".into(),
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(b.as_ref())),
+                );
             }
             a.insert("stringListValues".into(), json!([]));
             a.insert("binaryListValues".into(), json!([]));
@@ -278,10 +303,22 @@ mod tests {
     #[test]
     fn an_unknown_or_empty_item_identifier_fails_the_whole_batch() {
         let ids = vec!["a".to_owned(), "b".to_owned()];
-        assert_eq!(batch_item_failures(&json!({"batchItemFailures": [{"itemIdentifier": "b"}]}), &ids), Some(HashSet::from(["b".to_owned()])));
-        assert_eq!(batch_item_failures(&json!({"batchItemFailures": [{"itemIdentifier": ""}]}), &ids), None);
-        assert_eq!(batch_item_failures(&json!({"batchItemFailures": [{"itemIdentifier": "zz"}]}), &ids), None);
-        assert_eq!(batch_item_failures(&json!({"batchItemFailures": []}), &ids), Some(HashSet::new()));
+        assert_eq!(
+            batch_item_failures(&json!({"batchItemFailures": [{"itemIdentifier": "b"}]}), &ids),
+            Some(HashSet::from(["b".to_owned()]))
+        );
+        assert_eq!(
+            batch_item_failures(&json!({"batchItemFailures": [{"itemIdentifier": ""}]}), &ids),
+            None
+        );
+        assert_eq!(
+            batch_item_failures(&json!({"batchItemFailures": [{"itemIdentifier": "zz"}]}), &ids),
+            None
+        );
+        assert_eq!(
+            batch_item_failures(&json!({"batchItemFailures": []}), &ids),
+            Some(HashSet::new())
+        );
         assert_eq!(batch_item_failures(&json!(null), &ids), Some(HashSet::new()));
     }
 }

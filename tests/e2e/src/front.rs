@@ -39,7 +39,10 @@ struct FrontState {
 
 /// The router; serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn router(routes: Vec<Route>, api_id: &str) -> Router {
-    Router::new().fallback(handle).with_state(FrontState { routes: Arc::new(routes), api_id: api_id.to_owned() })
+    Router::new().fallback(handle).with_state(FrontState {
+        routes: Arc::new(routes),
+        api_id: api_id.to_owned(),
+    })
 }
 
 fn match_path(pattern: &str, path: &str) -> Option<Map<String, Value>> {
@@ -60,7 +63,11 @@ fn match_path(pattern: &str, path: &str) -> Option<Map<String, Value>> {
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, [(http::header::CONTENT_TYPE, "application/json")], json!({"error": {"code": code, "message": message}}).to_string())
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        json!({"error": {"code": code, "message": message}}).to_string(),
+    )
         .into_response()
 }
 
@@ -69,23 +76,45 @@ async fn handle(State(st): State<FrontState>, ConnectInfo(peer): ConnectInfo<Soc
     let path = req.uri().path().to_owned();
     let found = st.routes.iter().find_map(|r| {
         let method_ok = r.method == "ANY" || r.method == method;
-        match_path(&r.path, &path).filter(|_| method_ok).map(|params| (r, params))
+        match_path(&r.path, &path)
+            .filter(|_| method_ok)
+            .map(|params| (r, params))
     });
     let Some((route, path_params)) = found else {
         info!(method = %method, path = %path, "no route");
-        return error(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND", &format!("no route for {method} {path}"));
+        return error(
+            StatusCode::NOT_FOUND,
+            "ROUTE_NOT_FOUND",
+            &format!("no route for {method} {path}"),
+        );
     };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_PAYLOAD).await else {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body exceeds 10 MB");
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "request body exceeds 10 MB",
+        );
     };
-    let event = to_event(&parts, &bytes, &route.method, &route.path, path_params, peer, &st.api_id);
+    let event = to_event(
+        &parts,
+        &bytes,
+        &route.method,
+        &route.path,
+        path_params,
+        peer,
+        &st.api_id,
+    );
     match route.function.invoke(event).await {
         Ok(v) => from_result(&v),
         Err(e) => {
             warn!(function = %route.function.spec.name, error.message = %e, "integration failed");
             // What API Gateway answers when the Lambda integration fails.
-            (StatusCode::INTERNAL_SERVER_ERROR, [(http::header::CONTENT_TYPE, "application/json")], r#"{"message":"Internal Server Error"}"#)
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                r#"{"message":"Internal Server Error"}"#,
+            )
                 .into_response()
         }
     }
@@ -104,9 +133,19 @@ fn to_event(
     let mut headers = Map::new();
     let mut cookies = Vec::new();
     for name in parts.headers.keys() {
-        let values: Vec<&str> = parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         if name == http::header::COOKIE {
-            cookies.extend(values.iter().flat_map(|v| v.split(';')).map(|c| Value::String(c.trim().to_owned())));
+            cookies.extend(
+                values
+                    .iter()
+                    .flat_map(|v| v.split(';'))
+                    .map(|c| Value::String(c.trim().to_owned())),
+            );
             continue;
         }
         // HTTP API joins repeated headers with commas and lower-cases names.
@@ -127,14 +166,19 @@ fn to_event(
     }
     let now = OffsetDateTime::now_utc();
     let time = now
-        .format(time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"))
+        .format(time::macros::format_description!(
+            "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+        ))
         .unwrap_or_default();
     let (body_value, is_b64) = if body.is_empty() {
         (Value::Null, false)
     } else {
         match std::str::from_utf8(body) {
             Ok(s) => (Value::String(s.to_owned()), false),
-            Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
+            Err(_) => (
+                Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+                true,
+            ),
         }
     };
     let route_key = format!("{route_method} {route_path}");
@@ -184,26 +228,38 @@ fn to_event(
 }
 
 fn headers_host(h: &HeaderMap) -> Option<String> {
-    h.get(http::header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    h.get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn url_pairs(q: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    url::form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// Converts the function's result: a `{statusCode, headers, body, isBase64Encoded}` object, or (as
 /// HTTP API does for format 2.0) any other JSON as a 200 `application/json` body.
 fn from_result(v: &Value) -> Response {
     let Some(status) = v.get("statusCode").and_then(Value::as_u64) else {
-        return (StatusCode::OK, [(http::header::CONTENT_TYPE, "application/json")], v.to_string()).into_response();
+        return (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            v.to_string(),
+        )
+            .into_response();
     };
-    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::BAD_GATEWAY);
     let mut headers = HeaderMap::new();
     for key in ["headers", "multiValueHeaders"] {
         if let Some(Value::Object(h)) = v.get(key) {
             for (k, val) in h {
                 let values: Vec<String> = match val {
-                    Value::Array(a) => a.iter().filter_map(|x| crate::template::json_text(x)).collect(),
+                    Value::Array(a) => a.iter().filter_map(crate::template::json_text).collect(),
                     other => crate::template::json_text(other).into_iter().collect(),
                 };
                 for value in values {
@@ -216,7 +272,9 @@ fn from_result(v: &Value) -> Response {
     }
     let raw = v.get("body").and_then(Value::as_str).unwrap_or("");
     let body = if v.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
-        base64::engine::general_purpose::STANDARD.decode(raw).unwrap_or_default()
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap_or_default()
     } else {
         raw.as_bytes().to_vec()
     };

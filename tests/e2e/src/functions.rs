@@ -58,7 +58,9 @@ pub struct LocalFunction {
 
 impl std::fmt::Debug for LocalFunction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalFunction").field("name", &self.spec.name).finish_non_exhaustive()
+        f.debug_struct("LocalFunction")
+            .field("name", &self.spec.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,18 +89,25 @@ impl LocalFunction {
             "salesforce-webhook" => boxed(salesforce_webhook::wire::build(&env, aws).map_err(cfg)?, |a, ev| {
                 Box::pin(async move { a.handle(ev).await })
             }),
-            "wms-webhook" => {
-                boxed(wms_webhook::wire::build(&env, aws).map_err(cfg)?, |a, ev| Box::pin(async move { a.handle(ev).await }))
-            }
+            "wms-webhook" => boxed(wms_webhook::wire::build(&env, aws).map_err(cfg)?, |a, ev| {
+                Box::pin(async move { a.handle(ev).await })
+            }),
             "shipment-writeback" => boxed(shipment_writeback::wire::build(&env, aws).map_err(cfg)?, |a, ev| {
                 Box::pin(async move { a.handle(ev).await })
             }),
-            "inventory-poll" => {
-                boxed(inventory_poll::wire::build(&env, aws).map_err(cfg)?, |a, ev| Box::pin(async move { a.handle(ev).await }))
-            }
-            other => bail!("function {} has CodeUri package '{other}', which the local stack does not know", spec.name),
+            "inventory-poll" => boxed(inventory_poll::wire::build(&env, aws).map_err(cfg)?, |a, ev| {
+                Box::pin(async move { a.handle(ev).await })
+            }),
+            other => bail!(
+                "function {} has CodeUri package '{other}', which the local stack does not know",
+                spec.name
+            ),
         };
-        Ok(Self { spec, handler, stats: Arc::new(FunctionStats::default()) })
+        Ok(Self {
+            spec,
+            handler,
+            stats: Arc::new(FunctionStats::default()),
+        })
     }
 
     /// Invokes the function with `payload`, as Lambda would: fresh request id, deadline = now + Timeout,
@@ -109,7 +118,10 @@ impl LocalFunction {
     pub async fn invoke(&self, payload: Value) -> Result<Value, InvokeError> {
         let timeout = Duration::from_secs(self.spec.timeout_secs);
         let request_id = uuid::Uuid::new_v4().to_string();
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         let mut ctx = Context::default();
         ctx.request_id.clone_from(&request_id);
         ctx.deadline = u64::try_from(now_ms + timeout.as_millis()).unwrap_or(u64::MAX);
@@ -122,7 +134,9 @@ impl LocalFunction {
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
         let span = info_span!("invoke", function = %self.spec.name, request_id = %request_id);
         let fut = (self.handler)(LambdaEvent::new(payload, ctx));
-        let outcome = tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).instrument(span).await;
+        let outcome = tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind())
+            .instrument(span)
+            .await;
         let result = match outcome {
             Err(_) => Err(InvokeError::Timeout(timeout)),
             Ok(Err(p)) => {
@@ -149,5 +163,7 @@ impl LocalFunction {
 /// # Errors
 /// When no function of the template has that package.
 pub fn by_package<'a>(fns: &'a [Arc<LocalFunction>], package: &str) -> anyhow::Result<&'a Arc<LocalFunction>> {
-    fns.iter().find(|f| f.spec.package == package).with_context(|| format!("the template declares no {package} function"))
+    fns.iter()
+        .find(|f| f.spec.package == package)
+        .with_context(|| format!("the template declares no {package} function"))
 }

@@ -32,7 +32,11 @@ impl OwnedMoto {
             .spawn()
             .with_context(|| format!("failed to spawn {}", bin.display()))?;
         let stdin = child.stdin.take();
-        let mut moto = Self { endpoint: format!("http://127.0.0.1:{port}"), child, stdin };
+        let mut moto = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+            stdin,
+        };
         let started = Instant::now();
         let http = reqwest::Client::new();
         loop {

@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use tracing::info;
 use waybill::mapping::MappingTables;
 
-use crate::template::{QueueSpec, ResourceAttrs, Resolver, TableSpec, Template};
+use crate::template::{QueueSpec, Resolver, ResourceAttrs, TableSpec, Template};
 
 /// A created queue.
 #[derive(Debug, Clone)]
@@ -39,7 +39,9 @@ impl Provisioned {
     /// # Errors
     /// When the template declares no such queue.
     pub fn queue(&self, logical_id: &str) -> anyhow::Result<&Queue> {
-        self.queues.get(logical_id).with_context(|| format!("the template declares no queue {logical_id}"))
+        self.queues
+            .get(logical_id)
+            .with_context(|| format!("the template declares no queue {logical_id}"))
     }
 }
 
@@ -112,27 +114,49 @@ async fn create_queue(sqs: &aws_sdk_sqs::Client, spec: QueueSpec) -> anyhow::Res
         .send()
         .await
         .with_context(|| format!("reading the ARN of {}", spec.name))?;
-    let arn = attrs.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)).context("moto returned no queue ARN")?;
+    let arn = attrs
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .context("moto returned no queue ARN")?;
     info!(queue = %spec.logical_id, name = %spec.name, "queue created");
     Ok(Queue { spec, url, arn })
 }
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, t: &TableSpec) -> anyhow::Result<String> {
-    let mut req = client.create_table().table_name(&t.name).billing_mode(BillingMode::from(t.billing_mode.as_str()));
+    let mut req = client
+        .create_table()
+        .table_name(&t.name)
+        .billing_mode(BillingMode::from(t.billing_mode.as_str()));
     for (name, ty) in &t.attributes {
         req = req.attribute_definitions(
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::from(ty.as_str())).build()?,
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::from(ty.as_str()))
+                .build()?,
         );
     }
     for (name, ty) in &t.key_schema {
-        req = req.key_schema(KeySchemaElement::builder().attribute_name(name).key_type(KeyType::from(ty.as_str())).build()?);
+        req = req.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(KeyType::from(ty.as_str()))
+                .build()?,
+        );
     }
-    let out = req.send().await.with_context(|| format!("creating table {} ({})", t.name, t.logical_id))?;
+    let out = req
+        .send()
+        .await
+        .with_context(|| format!("creating table {} ({})", t.name, t.logical_id))?;
     if let Some(attr) = &t.ttl_attribute {
         client
             .update_time_to_live()
             .table_name(&t.name)
-            .time_to_live_specification(TimeToLiveSpecification::builder().enabled(true).attribute_name(attr).build()?)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(attr)
+                    .build()?,
+            )
             .send()
             .await
             .with_context(|| format!("enabling TTL on {}", t.name))?;
@@ -166,7 +190,8 @@ pub async fn seed_mappings(
     path: &std::path::Path,
 ) -> anyhow::Result<MappingTables> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let tables: MappingTables = serde_json::from_str(&text).with_context(|| format!("{} is not a mapping-tables file", path.display()))?;
+    let tables: MappingTables =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a mapping-tables file", path.display()))?;
     waybill::adapters::dynamodb::put_mapping_tables(client, table, &tables)
         .await
         .map_err(|e| anyhow::anyhow!("seeding mapping tables: {e}"))?;

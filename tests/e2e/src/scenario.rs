@@ -25,7 +25,11 @@ pub struct ScenarioOptions {
 
 impl Default for ScenarioOptions {
     fn default() -> Self {
-        Self { orders: 20, duplicates: 1, timeout: Duration::from_secs(60) }
+        Self {
+            orders: 20,
+            duplicates: 1,
+            timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -76,7 +80,9 @@ const SKUS: [&str; 4] = ["TEE-BLK-M", "TEE-BLK-L", "MUG-WHT-12", "CAP-RED-OS"];
 /// Order `i`: 1–3 lines, quantities 1–3.
 fn lines_for(i: usize) -> Vec<(&'static str, u32)> {
     let n = 1 + i % 3;
-    (0..n).map(|k| (SKUS[(i + k) % SKUS.len()], u32::try_from(1 + (i + k) % 3).unwrap_or(1))).collect()
+    (0..n)
+        .map(|k| (SKUS[(i + k) % SKUS.len()], u32::try_from(1 + (i + k) % 3).unwrap_or(1)))
+        .collect()
 }
 
 /// The ship request for an order: orders with several lines and an even index go out in two packages.
@@ -90,7 +96,10 @@ fn ship_body(order: &CreatedOrder, i: usize, wms_sku: &dyn Fn(&str) -> String) -
         ];
         (json!({"packages": packages}), 2)
     } else {
-        (json!({"packages": [{"weight": 1.0, "lines": order.lines.iter().map(line).collect::<Vec<_>>()}]}), 1)
+        (
+            json!({"packages": [{"weight": 1.0, "lines": order.lines.iter().map(line).collect::<Vec<_>>()}]}),
+            1,
+        )
     }
 }
 
@@ -101,15 +110,28 @@ fn ship_body(order: &CreatedOrder, i: usize, wms_sku: &dyn Fn(&str) -> String) -
 /// in `Outcome::problems`.
 pub async fn run(stack: &Stack, opts: &ScenarioOptions) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let mut out = Outcome { orders_sent: opts.orders, ..Outcome::default() };
+    let mut out = Outcome {
+        orders_sent: opts.orders,
+        ..Outcome::default()
+    };
     let wms_sku = |sku: &str| {
-        stack.catalog.products.iter().find(|p| p.sku == sku).map(|p| p.wms_sku.clone()).unwrap_or_else(|| sku.to_owned())
+        stack
+            .catalog
+            .products
+            .iter()
+            .find(|p| p.sku == sku)
+            .map(|p| p.wms_sku.clone())
+            .unwrap_or_else(|| sku.to_owned())
     };
 
     // 1. Orders in Salesforce, and their signed webhooks (each delivered 1 + duplicates times).
     let mut orders = Vec::new();
     for i in 0..opts.orders {
-        orders.push(stack.create_fulfillment_order(&lines_for(i), &format!("Buyer {i}")).await?);
+        orders.push(
+            stack
+                .create_fulfillment_order(&lines_for(i), &format!("Buyer {i}"))
+                .await?,
+        );
     }
     info!(orders = orders.len(), "fulfillment orders created");
     for round in 0..=opts.duplicates {
@@ -123,30 +145,48 @@ pub async fn run(stack: &Stack, opts: &ScenarioOptions) -> anyhow::Result<Outcom
                 }
             } else {
                 out.webhooks_refused += 1;
-                out.problems.push(format!("webhook for {} (round {round}) answered {}: {}", o.number, a.status, a.body));
+                out.problems.push(format!(
+                    "webhook for {} (round {round}) answered {}: {}",
+                    o.number, a.status, a.body
+                ));
             }
         }
     }
 
     // 2. Every order in Logiwa (vendor list by code), and its FulfillmentOrder moved to the submit status.
-    let submit_status = stack.parameters.get("FulfillmentOrderStatusOnSubmit").cloned().unwrap_or_default();
+    let submit_status = stack
+        .parameters
+        .get("FulfillmentOrderStatusOnSubmit")
+        .cloned()
+        .unwrap_or_default();
     let ids_in = |os: &[CreatedOrder]| os.iter().map(|o| format!("'{}'", o.id)).collect::<Vec<_>>().join(",");
-    let counts = wait_until(opts.timeout, Duration::from_millis(500), "every order is in Logiwa", || async {
-        let mut counts = BTreeMap::new();
-        for o in &orders {
-            let n = stack.lw_rest().orders_by_code(&o.number).await?.len();
-            if n == 0 {
-                return Ok(None);
+    let counts = wait_until(
+        opts.timeout,
+        Duration::from_millis(500),
+        "every order is in Logiwa",
+        || async {
+            let mut counts = BTreeMap::new();
+            for o in &orders {
+                let n = stack.lw_rest().orders_by_code(&o.number).await?.len();
+                if n == 0 {
+                    return Ok(None);
+                }
+                counts.insert(o.number.clone(), n);
             }
-            counts.insert(o.number.clone(), n);
-        }
-        let recs = stack
-            .sf_rest()
-            .query(&format!("SELECT Id, Status FROM FulfillmentOrder WHERE Id IN ({})", ids_in(&orders)))
-            .await?;
-        let submitted = recs.iter().filter(|r| r.get("Status").and_then(Value::as_str) == Some(submit_status.as_str())).count();
-        Ok((submitted == orders.len()).then_some(counts))
-    })
+            let recs = stack
+                .sf_rest()
+                .query(&format!(
+                    "SELECT Id, Status FROM FulfillmentOrder WHERE Id IN ({})",
+                    ids_in(&orders)
+                ))
+                .await?;
+            let submitted = recs
+                .iter()
+                .filter(|r| r.get("Status").and_then(Value::as_str) == Some(submit_status.as_str()))
+                .count();
+            Ok((submitted == orders.len()).then_some(counts))
+        },
+    )
     .await;
     let counts = match counts {
         Ok(c) => c,
@@ -168,45 +208,75 @@ pub async fn run(stack: &Stack, opts: &ScenarioOptions) -> anyhow::Result<Outcom
     let mut expected_packages = BTreeMap::new();
     for (i, o) in orders.iter().enumerate() {
         let (body, packages) = ship_body(o, i, &wms_sku);
-        let url = format!("{}/__sim/logiwa/shipmentorders/{}/ship", stack.logiwa().base_url(), o.number);
-        crate::vendors::admin_post(stack.http(), &url, &body).await.with_context(|| format!("shipping {}", o.number))?;
+        let url = format!(
+            "{}/__sim/logiwa/shipmentorders/{}/ship",
+            stack.logiwa().base_url(),
+            o.number
+        );
+        crate::vendors::admin_post(stack.http(), &url, &body)
+            .await
+            .with_context(|| format!("shipping {}", o.number))?;
         out.shipped += 1;
         out.packages += packages;
         expected_packages.insert(o.id.clone(), packages);
     }
 
     // 4. Shipments written back and FulfillmentOrders Fulfilled.
-    let shipped_status = stack.parameters.get("FulfillmentOrderStatusOnShipped").cloned().unwrap_or_default();
-    let written = wait_until(opts.timeout, Duration::from_millis(500), "every shipment is written back", || async {
-        let ships = stack
-            .sf_rest()
-            .query(&format!("SELECT Id, FulfillmentOrderId, TrackingNumber FROM Shipment WHERE FulfillmentOrderId IN ({})", ids_in(&orders)))
-            .await?;
-        let mut per_order: BTreeMap<String, usize> = BTreeMap::new();
-        for s in &ships {
-            if let Some(fo) = s.get("FulfillmentOrderId").and_then(Value::as_str) {
-                *per_order.entry(fo.to_owned()).or_insert(0) += 1;
+    let shipped_status = stack
+        .parameters
+        .get("FulfillmentOrderStatusOnShipped")
+        .cloned()
+        .unwrap_or_default();
+    let written = wait_until(
+        opts.timeout,
+        Duration::from_millis(500),
+        "every shipment is written back",
+        || async {
+            let ships = stack
+                .sf_rest()
+                .query(&format!(
+                    "SELECT Id, FulfillmentOrderId, TrackingNumber FROM Shipment WHERE FulfillmentOrderId IN ({})",
+                    ids_in(&orders)
+                ))
+                .await?;
+            let mut per_order: BTreeMap<String, usize> = BTreeMap::new();
+            for s in &ships {
+                if let Some(fo) = s.get("FulfillmentOrderId").and_then(Value::as_str) {
+                    *per_order.entry(fo.to_owned()).or_insert(0) += 1;
+                }
             }
-        }
-        let fos = stack
-            .sf_rest()
-            .query(&format!("SELECT Id, Status FROM FulfillmentOrder WHERE Id IN ({})", ids_in(&orders)))
-            .await?;
-        let fulfilled = fos.iter().filter(|r| r.get("Status").and_then(Value::as_str) == Some(shipped_status.as_str())).count();
-        let complete = expected_packages.iter().all(|(id, n)| per_order.get(id).copied().unwrap_or(0) >= *n);
-        Ok((complete && fulfilled == orders.len()).then_some((per_order, ships.len(), fulfilled)))
-    })
+            let fos = stack
+                .sf_rest()
+                .query(&format!(
+                    "SELECT Id, Status FROM FulfillmentOrder WHERE Id IN ({})",
+                    ids_in(&orders)
+                ))
+                .await?;
+            let fulfilled = fos
+                .iter()
+                .filter(|r| r.get("Status").and_then(Value::as_str) == Some(shipped_status.as_str()))
+                .count();
+            let complete = expected_packages
+                .iter()
+                .all(|(id, n)| per_order.get(id).copied().unwrap_or(0) >= *n);
+            Ok((complete && fulfilled == orders.len()).then_some((per_order, ships.len(), fulfilled)))
+        },
+    )
     .await;
     match written {
         Ok((per_order, total, fulfilled)) => {
             out.shipments = total;
             out.fulfilled = fulfilled;
             for o in &orders {
-                let (got, want) = (per_order.get(&o.id).copied().unwrap_or(0), expected_packages.get(&o.id).copied().unwrap_or(0));
+                let (got, want) = (
+                    per_order.get(&o.id).copied().unwrap_or(0),
+                    expected_packages.get(&o.id).copied().unwrap_or(0),
+                );
                 if got == want {
                     out.written_back += 1;
                 } else {
-                    out.problems.push(format!("{} has {got} Shipments for {want} packages", o.number));
+                    out.problems
+                        .push(format!("{} has {got} Shipments for {want} packages", o.number));
                 }
             }
         }
@@ -218,20 +288,29 @@ pub async fn run(stack: &Stack, opts: &ScenarioOptions) -> anyhow::Result<Outcom
         Ok(report) => info!(report = %report, "inventory poll finished"),
         Err(e) => out.problems.push(format!("inventory poll failed: {e}")),
     }
-    let positions = stack.sf_rest().query("SELECT Id, Waybill_Position_Key__c, On_Hand__c FROM Inventory_Position__c").await?;
+    let positions = stack
+        .sf_rest()
+        .query("SELECT Id, Waybill_Position_Key__c, On_Hand__c FROM Inventory_Position__c")
+        .await?;
     out.inventory_positions = positions.len();
     if positions.is_empty() {
-        out.problems.push("no Inventory_Position__c records after the poll".into());
+        out.problems
+            .push("no Inventory_Position__c records after the poll".into());
     }
     finish(stack, out, started).await
 }
 
 async fn finish(stack: &Stack, mut out: Outcome, started: Instant) -> anyhow::Result<Outcome> {
     // Let the pollers settle: in-flight status-change events may still be on their way.
-    let _ = wait_until(Duration::from_secs(10), Duration::from_millis(300), "main queues drain", || async {
-        let depths = stack.queue_depths().await?;
-        Ok(depths.iter().all(|(_, n)| *n == 0).then_some(()))
-    })
+    let _ = wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(300),
+        "main queues drain",
+        || async {
+            let depths = stack.queue_depths().await?;
+            Ok(depths.iter().all(|(_, n)| *n == 0).then_some(()))
+        },
+    )
     .await;
     out.queue_depths = stack.queue_depths().await?;
     for (id, n) in &out.queue_depths {
@@ -257,17 +336,50 @@ pub fn summary(stack: &Stack, out: &Outcome) -> String {
     };
     let _ = writeln!(s, "\nwaybill local stack — environment {}", stack.environment);
     let _ = writeln!(s, "  {}", "-".repeat(70));
-    row(&mut s, "orders sent (FulfillmentOrders created)", out.orders_sent.to_string());
+    row(
+        &mut s,
+        "orders sent (FulfillmentOrders created)",
+        out.orders_sent.to_string(),
+    );
     row(
         &mut s,
         "webhooks delivered (incl. duplicates)",
-        format!("{} accepted ({} flagged duplicate), {} refused", out.webhooks_accepted, out.webhooks_duplicate, out.webhooks_refused),
+        format!(
+            "{} accepted ({} flagged duplicate), {} refused",
+            out.webhooks_accepted, out.webhooks_duplicate, out.webhooks_refused
+        ),
     );
-    row(&mut s, "created in WMS exactly once", format!("{}/{} (extra copies: {})", out.in_wms_once, out.orders_sent, out.wms_duplicates));
-    row(&mut s, "shipped", format!("{} orders, {} packages", out.shipped, out.packages));
-    row(&mut s, "written back (Shipments = packages)", format!("{}/{} orders, {} Shipments", out.written_back, out.orders_sent, out.shipments));
-    row(&mut s, "FulfillmentOrders Fulfilled", format!("{}/{}", out.fulfilled, out.orders_sent));
-    row(&mut s, "inventory positions upserted", out.inventory_positions.to_string());
+    row(
+        &mut s,
+        "created in WMS exactly once",
+        format!(
+            "{}/{} (extra copies: {})",
+            out.in_wms_once, out.orders_sent, out.wms_duplicates
+        ),
+    );
+    row(
+        &mut s,
+        "shipped",
+        format!("{} orders, {} packages", out.shipped, out.packages),
+    );
+    row(
+        &mut s,
+        "written back (Shipments = packages)",
+        format!(
+            "{}/{} orders, {} Shipments",
+            out.written_back, out.orders_sent, out.shipments
+        ),
+    );
+    row(
+        &mut s,
+        "FulfillmentOrders Fulfilled",
+        format!("{}/{}", out.fulfilled, out.orders_sent),
+    );
+    row(
+        &mut s,
+        "inventory positions upserted",
+        out.inventory_positions.to_string(),
+    );
     for (id, n) in &out.queue_depths {
         row(&mut s, &format!("queue depth {id}"), n.to_string());
     }
@@ -275,7 +387,11 @@ pub fn summary(stack: &Stack, out: &Outcome) -> String {
         row(
             &mut s,
             &format!("invocations {}", f.spec.name),
-            format!("{} ({} failed)", f.stats.invocations.load(Ordering::Relaxed), f.stats.errors.load(Ordering::Relaxed)),
+            format!(
+                "{} ({} failed)",
+                f.stats.invocations.load(Ordering::Relaxed),
+                f.stats.errors.load(Ordering::Relaxed)
+            ),
         );
     }
     for e in stack.event_source_mappings() {
@@ -291,10 +407,22 @@ pub fn summary(stack: &Stack, out: &Outcome) -> String {
             ),
         );
     }
-    row(&mut s, "Logiwa webhook deliveries to the front", stack.logiwa().state().webhook_deliveries().len().to_string());
+    row(
+        &mut s,
+        "Logiwa webhook deliveries to the front",
+        stack.logiwa().state().webhook_deliveries().len().to_string(),
+    );
     let systems = [
-        ("Salesforce", stack.salesforce().state().stats(), stack.sf_rest().calls.snapshot()),
-        ("Logiwa", stack.logiwa().state().stats(), stack.lw_rest().calls.snapshot()),
+        (
+            "Salesforce",
+            stack.salesforce().state().stats(),
+            stack.sf_rest().calls.snapshot(),
+        ),
+        (
+            "Logiwa",
+            stack.logiwa().state().stats(),
+            stack.lw_rest().calls.snapshot(),
+        ),
     ];
     for (name, stats, harness) in systems {
         let harness_total: u64 = harness.values().sum();
@@ -306,14 +434,25 @@ pub fn summary(stack: &Stack, out: &Outcome) -> String {
         row(
             &mut s,
             &format!("API calls {name} by waybill"),
-            format!("{} total: {}", stats.total.saturating_sub(harness_total), by_family.join(" ")),
+            format!(
+                "{} total: {}",
+                stats.total.saturating_sub(harness_total),
+                by_family.join(" ")
+            ),
         );
-        row(&mut s, &format!("API calls {name} by the harness"), format!("{harness_total} (seeding, checks)"));
+        row(
+            &mut s,
+            &format!("API calls {name} by the harness"),
+            format!("{harness_total} (seeding, checks)"),
+        );
     }
     row(&mut s, "wall time", format!("{:.1} s", out.elapsed.as_secs_f64()));
     let _ = writeln!(s, "  {}", "-".repeat(70));
     if out.reconciled() {
-        let _ = writeln!(s, "  RECONCILED: every order in the WMS once, shipped back once, DLQs empty");
+        let _ = writeln!(
+            s,
+            "  RECONCILED: every order in the WMS once, shipped back once, DLQs empty"
+        );
     } else {
         let _ = writeln!(s, "  NOT RECONCILED:");
         for p in &out.problems {

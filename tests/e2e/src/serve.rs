@@ -11,8 +11,12 @@ pub fn guidance(stack: &Stack, moto_endpoint: &str, demo: Option<&CreatedOrder>)
     let lw = stack.logiwa().base_url();
     let key = stack.signing_key();
     let token = stack.logiwa_token();
-    let sf_path = stack.route_path("salesforce-webhook").unwrap_or_else(|_| "/webhooks/salesforce".into());
-    let lw_path = stack.route_path("wms-webhook").unwrap_or_else(|_| "/webhooks/wms/logiwa".into());
+    let sf_path = stack
+        .route_path("salesforce-webhook")
+        .unwrap_or_else(|_| "/webhooks/salesforce".into());
+    let lw_path = stack
+        .route_path("wms-webhook")
+        .unwrap_or_else(|_| "/webhooks/wms/logiwa".into());
     let record = demo.map_or("<FulfillmentOrder id>", |o| o.id.as_str());
     let code = demo.map_or("<FulfillmentOrderNumber>", |o| o.number.as_str());
     let dlq = stack.queue_url("OrdersDLQ").unwrap_or_default();

@@ -19,7 +19,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use waybill::wiring::Aws;
-use waybill_simulators::{LogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig, SalesforceSim, SalesforceState};
+use waybill_simulators::{
+    LogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig, SalesforceSim, SalesforceState,
+};
 
 use crate::esm::{queue_depth, EventSourceMapping};
 use crate::front::{self, Route};
@@ -63,11 +65,16 @@ pub struct StackOptions {
     pub mappings: PathBuf,
     /// More parameter overrides.
     pub parameter_overrides: HashMap<String, String>,
+    /// Logiwa topics the front subscribes to (default: both of `LOGIWA_TOPICS`).
+    pub logiwa_topics: Vec<&'static str>,
 }
 
 /// The workspace root (`tests/e2e/../..`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
 }
 
 impl Default for StackOptions {
@@ -88,6 +95,7 @@ impl Default for StackOptions {
             catalog: root.join("events/local/catalog.json"),
             mappings: root.join("events/local/mappings.json"),
             parameter_overrides: HashMap::new(),
+            logiwa_topics: LOGIWA_TOPICS.to_vec(),
         }
     }
 }
@@ -144,7 +152,10 @@ pub struct Stack {
 
 impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stack").field("environment", &self.environment).field("front", &self.front_addr).finish_non_exhaustive()
+        f.debug_struct("Stack")
+            .field("environment", &self.environment)
+            .field("front", &self.front_addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,7 +170,10 @@ impl Stack {
     /// # Errors
     /// Anything that fails on the way, with context.
     pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
-        let environment = opts.environment.clone().unwrap_or_else(|| format!("l{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+        let environment = opts
+            .environment
+            .clone()
+            .unwrap_or_else(|| format!("l{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
         let endpoint = match &opts.moto_endpoint {
             Some(e) => e.clone(),
             None => waybill::testing::Moto::shared().await?.endpoint().to_owned(),
@@ -169,12 +183,22 @@ impl Stack {
         let catalog = Catalog::load(&opts.catalog)?;
         let http = reqwest::Client::new();
 
-        let sf_conf = SalesforceConfig { port: opts.salesforce_port, ..SalesforceConfig::default() };
+        let sf_conf = SalesforceConfig {
+            port: opts.salesforce_port,
+            ..SalesforceConfig::default()
+        };
         let (sf_client_id, sf_client_secret) = (sf_conf.client_id.clone(), sf_conf.client_secret.clone());
-        let salesforce = SalesforceSim::start(sf_conf).await.context("starting the Salesforce simulator")?;
-        let lw_conf = LogiwaConfig { port: opts.logiwa_port, ..LogiwaConfig::default() };
+        let salesforce = SalesforceSim::start(sf_conf)
+            .await
+            .context("starting the Salesforce simulator")?;
+        let lw_conf = LogiwaConfig {
+            port: opts.logiwa_port,
+            ..LogiwaConfig::default()
+        };
         let (lw_email, lw_password) = (lw_conf.email.clone(), lw_conf.password.clone());
-        let logiwa = LogiwaSim::start(lw_conf).await.context("starting the Logiwa simulator")?;
+        let logiwa = LogiwaSim::start(lw_conf)
+            .await
+            .context("starting the Logiwa simulator")?;
 
         // Bind the front first: its port goes into the Logiwa webhook subscription.
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.front_port))
@@ -208,12 +232,21 @@ impl Stack {
 
         let template = Template::load(&opts.template)?;
         let mut resolver = template.resolver(&environment, &overrides)?;
-        let parameters = template.parameters.keys().filter_map(|k| resolver.param(k).map(|v| (k.clone(), v.to_owned()))).collect();
+        let parameters = template
+            .parameters
+            .keys()
+            .filter_map(|k| resolver.param(k).map(|v| (k.clone(), v.to_owned())))
+            .collect();
         let provisioned = provision::provision(&template, &mut resolver, &aws.sqs, &aws.dynamodb).await?;
-        let [table] = provisioned.tables.as_slice() else { bail!("expected exactly one DynamoDB table in the template") };
+        let [table] = provisioned.tables.as_slice() else {
+            bail!("expected exactly one DynamoDB table in the template")
+        };
         provision::seed_mappings(&aws.dynamodb, &table.name, &opts.mappings).await?;
 
-        let extra_env = BTreeMap::from([("LOGIWA_REQUESTS_PER_SECOND".to_owned(), opts.logiwa_requests_per_second.to_string())]);
+        let extra_env = BTreeMap::from([(
+            "LOGIWA_REQUESTS_PER_SECOND".to_owned(),
+            opts.logiwa_requests_per_second.to_string(),
+        )]);
         let functions: Vec<Arc<LocalFunction>> = template
             .functions(&resolver)?
             .into_iter()
@@ -221,7 +254,12 @@ impl Stack {
             .collect::<anyhow::Result<_>>()?;
 
         // Vendor seeding: Salesforce through its REST API, Logiwa through the simulator's admin API.
-        let sf_rest = SalesforceRest::login(&salesforce.base_url(), &salesforce.state().config().client_id, &salesforce.state().config().client_secret).await?;
+        let sf_rest = SalesforceRest::login(
+            &salesforce.base_url(),
+            &salesforce.state().config().client_id,
+            &salesforce.state().config().client_secret,
+        )
+        .await?;
         let sf_refs = vendors::seed_salesforce(&sf_rest, &catalog).await?;
         vendors::seed_logiwa(&http, &logiwa.base_url(), &catalog).await?;
         let lw_rest = LogiwaRest::login(&logiwa.base_url(), &lw_email, &lw_password).await?;
@@ -229,7 +267,11 @@ impl Stack {
         let mut routes = Vec::new();
         for f in &functions {
             for ev in &f.spec.http_events {
-                routes.push(Route { method: ev.method.clone(), path: ev.path.clone(), function: f.clone() });
+                routes.push(Route {
+                    method: ev.method.clone(),
+                    path: ev.path.clone(),
+                    function: f.clone(),
+                });
             }
         }
         let wms_path = functions
@@ -239,7 +281,7 @@ impl Stack {
             .map(|e| e.path.clone())
             .context("the template declares no HTTP route for wms-webhook")?;
         let address = format!("http://127.0.0.1:{}{wms_path}?token={logiwa_token}", front_addr.port());
-        for topic in LOGIWA_TOPICS {
+        for topic in &opts.logiwa_topics {
             lw_rest.subscribe(topic, &address, &catalog.client_id()).await?;
         }
 
@@ -261,29 +303,41 @@ impl Stack {
             for f in &functions {
                 for ev in &f.spec.sqs_events {
                     let q = provisioned.queue(&ev.queue)?;
-                    esms.push(EventSourceMapping::start(ev.clone(), q.url.clone(), aws.sqs.clone(), f.clone(), opts.visibility_timeout_override));
+                    esms.push(EventSourceMapping::start(
+                        ev.clone(),
+                        q.url.clone(),
+                        aws.sqs.clone(),
+                        f.clone(),
+                        opts.visibility_timeout_override,
+                    ));
                 }
             }
         }
         let schedule_firings = Arc::new(AtomicU64::new(0));
-        let scheduler = opts.schedule_every.map(|every| AbortOnDrop({
-            let scheduled: Vec<Arc<LocalFunction>> = functions.iter().filter(|f| !f.spec.schedules.is_empty()).cloned().collect();
-            let firings = schedule_firings.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
+        let scheduler = opts.schedule_every.map(|every| {
+            AbortOnDrop({
+                let scheduled: Vec<Arc<LocalFunction>> = functions
+                    .iter()
+                    .filter(|f| !f.spec.schedules.is_empty())
+                    .cloned()
+                    .collect();
+                let firings = schedule_firings.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(every);
                     tick.tick().await;
-                    for f in &scheduled {
-                        firings.fetch_add(1, Ordering::Relaxed);
-                        match f.invoke(schedule_event(f)).await {
-                            Ok(_) => info!(function = %f.spec.name, "scheduled run finished"),
-                            Err(e) => warn!(function = %f.spec.name, error.message = %e, "scheduled run failed"),
+                    loop {
+                        tick.tick().await;
+                        for f in &scheduled {
+                            firings.fetch_add(1, Ordering::Relaxed);
+                            match f.invoke(schedule_event(f)).await {
+                                Ok(_) => info!(function = %f.spec.name, "scheduled run finished"),
+                                Err(e) => warn!(function = %f.spec.name, error.message = %e, "scheduled run failed"),
+                            }
                         }
                     }
-                }
+                })
             })
-        }));
+        });
         info!(environment = %environment, front = %front_addr, "local stack up");
         Ok(Self {
             environment,
@@ -400,18 +454,29 @@ impl Stack {
         });
         let id = self.sf_rest.create("FulfillmentOrder", &fo).await?;
         for (sku, qty) in lines {
-            let (_, product, price) =
-                r.products.iter().find(|(s, _, _)| s == sku).with_context(|| format!("SKU {sku} is not in the catalogue"))?;
+            let (_, product, price) = r
+                .products
+                .iter()
+                .find(|(s, _, _)| s == sku)
+                .with_context(|| format!("SKU {sku} is not in the catalogue"))?;
             let line = json!({
                 "FulfillmentOrderId": id, "Product2Id": product, "Quantity": qty, "OriginalQuantity": qty,
                 "UnitPrice": price, "TotalLineAmount": price * f64::from(*qty), "TotalTaxAmount": 0.0,
                 "Type": "Order Product", "TypeCode": "Product", "Description": sku, "QuantityUnitOfMeasure": "Each",
             });
             self.sf_rest.create("FulfillmentOrderLineItem", &line).await?;
-            }
+        }
         let rec = self.sf_rest.get("FulfillmentOrder", &id).await?;
-        let number = rec.get("FulfillmentOrderNumber").and_then(Value::as_str).context("no FulfillmentOrderNumber")?.to_owned();
-        Ok(CreatedOrder { id, number, lines: lines.iter().map(|(s, q)| ((*s).to_owned(), *q)).collect() })
+        let number = rec
+            .get("FulfillmentOrderNumber")
+            .and_then(Value::as_str)
+            .context("no FulfillmentOrderNumber")?
+            .to_owned();
+        Ok(CreatedOrder {
+            id,
+            number,
+            lines: lines.iter().map(|(s, q)| ((*s).to_owned(), *q)).collect(),
+        })
     }
 
     /// Path of a function's first HTTP route.
@@ -420,7 +485,11 @@ impl Stack {
     /// When the function has no route.
     pub fn route_path(&self, package: &str) -> anyhow::Result<String> {
         let f = by_package(&self.functions, package)?;
-        f.spec.http_events.first().map(|e| e.path.clone()).with_context(|| format!("{package} has no HTTP route"))
+        f.spec
+            .http_events
+            .first()
+            .map(|e| e.path.clone())
+            .with_context(|| format!("{package} has no HTTP route"))
     }
 
     /// POSTs `body` to the Salesforce webhook route, signed with this run's key at `timestamp`.
@@ -448,7 +517,12 @@ impl Stack {
     /// Transport failures.
     pub async fn send_salesforce_webhook(&self, record_id: &str, event_id: &str) -> anyhow::Result<HttpAnswer> {
         let body = json!({"eventId": event_id, "object": "FulfillmentOrder", "recordId": record_id}).to_string();
-        self.post_signed(body.as_bytes(), OffsetDateTime::now_utc().unix_timestamp(), &self.signing_key).await
+        self.post_signed(
+            body.as_bytes(),
+            OffsetDateTime::now_utc().unix_timestamp(),
+            &self.signing_key,
+        )
+        .await
     }
 
     /// Fires a scheduled function now with an EventBridge Scheduler-like event.
@@ -458,7 +532,9 @@ impl Stack {
     pub async fn fire_schedule(&self, package: &str) -> anyhow::Result<Value> {
         let f = by_package(&self.functions, package)?;
         self.schedule_firings.fetch_add(1, Ordering::Relaxed);
-        f.invoke(schedule_event(f)).await.map_err(|e| anyhow::anyhow!("{}: {e}", f.spec.name))
+        f.invoke(schedule_event(f))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.spec.name))
     }
 
     /// `(logical id, ApproximateNumberOfMessages)` of every queue.
@@ -504,7 +580,10 @@ impl Drop for AbortOnDrop {
 async fn answer(resp: reqwest::Response) -> anyhow::Result<HttpAnswer> {
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await?;
-    Ok(HttpAnswer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) })
+    Ok(HttpAnswer {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    })
 }
 
 /// The event EventBridge Scheduler-style delivery hands the function (no `Input` in the template).

@@ -159,20 +159,38 @@ impl Template {
         if let Some(Yaml::Mapping(ps)) = doc.get("Parameters") {
             for (k, v) in ps {
                 let name = k.as_str().context("parameter name is not a string")?.to_owned();
-                let default = v.get("Default").map(scalar_text).transpose().with_context(|| format!("parameter {name}: Default"))?;
+                let default = v
+                    .get("Default")
+                    .map(scalar_text)
+                    .transpose()
+                    .with_context(|| format!("parameter {name}: Default"))?;
                 parameters.insert(name, default);
             }
         }
-        let globals_function = doc.get("Globals").and_then(|g| g.get("Function")).cloned().unwrap_or(Yaml::Null);
-        let Some(Yaml::Mapping(rs)) = doc.get("Resources") else { bail!("template has no Resources mapping") };
+        let globals_function = doc
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .cloned()
+            .unwrap_or(Yaml::Null);
+        let Some(Yaml::Mapping(rs)) = doc.get("Resources") else {
+            bail!("template has no Resources mapping")
+        };
         let mut resources = BTreeMap::new();
         for (k, v) in rs {
             let id = k.as_str().context("resource id is not a string")?.to_owned();
-            let ty = v.get("Type").and_then(Yaml::as_str).with_context(|| format!("resource {id} has no Type"))?.to_owned();
+            let ty = v
+                .get("Type")
+                .and_then(Yaml::as_str)
+                .with_context(|| format!("resource {id} has no Type"))?
+                .to_owned();
             let props = v.get("Properties").cloned().unwrap_or(Yaml::Null);
             resources.insert(id, (ty, props));
         }
-        Ok(Self { parameters, globals_function, resources })
+        Ok(Self {
+            parameters,
+            globals_function,
+            resources,
+        })
     }
 
     /// Reads the template from a file.
@@ -203,18 +221,27 @@ impl Template {
                 None => bail!("parameter {name} has no default and no local override"),
             }
         }
-        Ok(Resolver { params, stack_name: stack_name.to_owned(), resources: HashMap::new() })
+        Ok(Resolver {
+            params,
+            stack_name: stack_name.to_owned(),
+            resources: HashMap::new(),
+        })
     }
 
     fn of_type<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = (&'a String, &'a Yaml)> + 'a {
-        self.resources.iter().filter(move |(_, (t, _))| t == ty).map(|(id, (_, p))| (id, p))
+        self.resources
+            .iter()
+            .filter(move |(_, (t, _))| t == ty)
+            .map(|(id, (_, p))| (id, p))
     }
 
     /// Logical ids of the queues, dead-letter targets first (a queue with a redrive policy needs its
     /// DLQ's ARN).
     pub fn queue_ids(&self) -> Vec<String> {
-        let mut ids: Vec<(bool, String)> =
-            self.of_type("AWS::SQS::Queue").map(|(id, p)| (p.get("RedrivePolicy").is_some(), id.clone())).collect();
+        let mut ids: Vec<(bool, String)> = self
+            .of_type("AWS::SQS::Queue")
+            .map(|(id, p)| (p.get("RedrivePolicy").is_some(), id.clone()))
+            .collect();
         ids.sort();
         ids.into_iter().map(|(_, id)| id).collect()
     }
@@ -226,15 +253,21 @@ impl Template {
     pub fn queue(&self, id: &str, r: &Resolver) -> anyhow::Result<QueueSpec> {
         let (_, props) = self.resources.get(id).with_context(|| format!("no resource {id}"))?;
         let prop = |name: &str| -> anyhow::Result<Option<Json>> {
-            props.get(name).map(|v| r.resolve(v, &format!("{id}.Properties.{name}"))).transpose()
+            props
+                .get(name)
+                .map(|v| r.resolve(v, &format!("{id}.Properties.{name}")))
+                .transpose()
         };
-        let name = prop("QueueName")?.and_then(|v| json_text(&v)).unwrap_or_else(|| format!("{}-{id}", r.stack_name));
+        let name = prop("QueueName")?
+            .and_then(|v| json_text(&v))
+            .unwrap_or_else(|| format!("{}-{id}", r.stack_name));
         let redrive = match prop("RedrivePolicy")? {
             None => None,
             Some(v) => {
-                let arn = v.get("deadLetterTargetArn").and_then(json_text).with_context(|| {
-                    format!("{id}.Properties.RedrivePolicy.deadLetterTargetArn is missing")
-                })?;
+                let arn = v
+                    .get("deadLetterTargetArn")
+                    .and_then(json_text)
+                    .with_context(|| format!("{id}.Properties.RedrivePolicy.deadLetterTargetArn is missing"))?;
                 let max = v
                     .get("maxReceiveCount")
                     .and_then(json_text)
@@ -243,7 +276,11 @@ impl Template {
                 let dlq = r
                     .resource_with_attr("Arn", &arn)
                     .with_context(|| format!("{id}.Properties.RedrivePolicy: no queue has ARN {arn}"))?;
-                Some(Redrive { dead_letter_target_arn: arn, dead_letter_queue: dlq, max_receive_count: max })
+                Some(Redrive {
+                    dead_letter_target_arn: arn,
+                    dead_letter_queue: dlq,
+                    max_receive_count: max,
+                })
             }
         };
         let num = |v: Option<Json>, n: &str| -> anyhow::Result<Option<u32>> {
@@ -259,7 +296,9 @@ impl Template {
             name,
             visibility_timeout: num(prop("VisibilityTimeout")?, "VisibilityTimeout")?,
             message_retention_period: num(prop("MessageRetentionPeriod")?, "MessageRetentionPeriod")?,
-            sse_enabled: prop("SqsManagedSseEnabled")?.and_then(|v| json_text(&v)).map(|s| s == "true"),
+            sse_enabled: prop("SqsManagedSseEnabled")?
+                .and_then(|v| json_text(&v))
+                .map(|s| s == "true"),
             redrive,
             redrive_allow_policy: prop("RedriveAllowPolicy")?,
         })
@@ -273,7 +312,10 @@ impl Template {
         let mut out = Vec::new();
         for (id, props) in self.of_type("AWS::DynamoDB::Table") {
             let prop = |name: &str| -> anyhow::Result<Option<Json>> {
-                props.get(name).map(|v| r.resolve(v, &format!("{id}.Properties.{name}"))).transpose()
+                props
+                    .get(name)
+                    .map(|v| r.resolve(v, &format!("{id}.Properties.{name}")))
+                    .transpose()
             };
             let pairs = |name: &str, a: &str, b: &str| -> anyhow::Result<Vec<(String, String)>> {
                 let v = prop(name)?.with_context(|| format!("{id}.Properties.{name} is missing"))?;
@@ -294,10 +336,14 @@ impl Template {
             });
             out.push(TableSpec {
                 logical_id: id.clone(),
-                name: prop("TableName")?.and_then(|v| json_text(&v)).unwrap_or_else(|| format!("{}-{id}", r.stack_name)),
+                name: prop("TableName")?
+                    .and_then(|v| json_text(&v))
+                    .unwrap_or_else(|| format!("{}-{id}", r.stack_name)),
                 key_schema: pairs("KeySchema", "AttributeName", "KeyType")?,
                 attributes: pairs("AttributeDefinitions", "AttributeName", "AttributeType")?,
-                billing_mode: prop("BillingMode")?.and_then(|v| json_text(&v)).unwrap_or_else(|| "PROVISIONED".into()),
+                billing_mode: prop("BillingMode")?
+                    .and_then(|v| json_text(&v))
+                    .unwrap_or_else(|| "PROVISIONED".into()),
                 ttl_attribute: ttl,
             });
         }
@@ -318,8 +364,16 @@ impl Template {
                 Some(v) => json_text(&r.resolve(v, &at("FunctionName"))?).with_context(|| at("FunctionName"))?,
                 None => format!("{}-{id}", r.stack_name),
             };
-            let code_uri = props.get("CodeUri").and_then(Yaml::as_str).with_context(|| format!("{} is missing", at("CodeUri")))?;
-            let package = code_uri.trim_end_matches('/').rsplit('/').next().unwrap_or(code_uri).to_owned();
+            let code_uri = props
+                .get("CodeUri")
+                .and_then(Yaml::as_str)
+                .with_context(|| format!("{} is missing", at("CodeUri")))?;
+            let package = code_uri
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(code_uri)
+                .to_owned();
             let timeout = match props.get("Timeout").or_else(|| globals.get("Timeout")) {
                 Some(v) => json_text(&r.resolve(v, &at("Timeout"))?)
                     .and_then(|s| s.parse::<u64>().ok())
@@ -327,7 +381,10 @@ impl Template {
                 None => 3,
             };
             let mut env = BTreeMap::new();
-            for (src, path) in [(globals, "Globals.Function.Environment.Variables".to_owned()), (props, at("Environment.Variables"))] {
+            for (src, path) in [
+                (globals, "Globals.Function.Environment.Variables".to_owned()),
+                (props, at("Environment.Variables")),
+            ] {
                 if let Some(Yaml::Mapping(vars)) = src.get("Environment").and_then(|e| e.get("Variables")) {
                     for (k, v) in vars {
                         let key = k.as_str().context("environment variable name is not a string")?;
@@ -353,15 +410,21 @@ impl Template {
                     let ty = ev.get("Type").and_then(Yaml::as_str).unwrap_or_default();
                     let ep = ev.get("Properties").cloned().unwrap_or(Yaml::Null);
                     let eat = |p: &str| format!("{id}.Properties.Events.{ev_name}.Properties.{p}");
-                    let get = |p: &str| -> anyhow::Result<Option<Json>> { ep.get(p).map(|v| r.resolve(v, &eat(p))).transpose() };
+                    let get = |p: &str| -> anyhow::Result<Option<Json>> {
+                        ep.get(p).map(|v| r.resolve(v, &eat(p))).transpose()
+                    };
                     let num = |p: &str, d: u32| -> anyhow::Result<u32> {
                         get(p)?.map_or(Ok(d), |v| {
-                            json_text(&v).and_then(|s| s.parse().ok()).with_context(|| format!("{} is not a number", eat(p)))
+                            json_text(&v)
+                                .and_then(|s| s.parse().ok())
+                                .with_context(|| format!("{} is not a number", eat(p)))
                         })
                     };
                     match ty {
                         "SQS" => {
-                            let arn = get("Queue")?.and_then(|v| json_text(&v)).with_context(|| format!("{} is missing", eat("Queue")))?;
+                            let arn = get("Queue")?
+                                .and_then(|v| json_text(&v))
+                                .with_context(|| format!("{} is missing", eat("Queue")))?;
                             let queue = r
                                 .resource_with_attr("Arn", &arn)
                                 .with_context(|| format!("{}: no queue has ARN {arn}", eat("Queue")))?;
@@ -378,17 +441,35 @@ impl Template {
                             });
                         }
                         "HttpApi" => {
-                            let method = get("Method")?.and_then(|v| json_text(&v)).unwrap_or_else(|| "ANY".into());
-                            let path = get("Path")?.and_then(|v| json_text(&v)).unwrap_or_else(|| "$default".into());
-                            spec.http_events.push(HttpEventSpec { name: ev_name.clone(), method: method.to_uppercase(), path });
+                            let method = get("Method")?
+                                .and_then(|v| json_text(&v))
+                                .unwrap_or_else(|| "ANY".into());
+                            let path = get("Path")?
+                                .and_then(|v| json_text(&v))
+                                .unwrap_or_else(|| "$default".into());
+                            spec.http_events.push(HttpEventSpec {
+                                name: ev_name.clone(),
+                                method: method.to_uppercase(),
+                                path,
+                            });
                         }
                         "ScheduleV2" | "Schedule" => {
-                            let key = if ty == "ScheduleV2" { "ScheduleExpression" } else { "Schedule" };
-                            let expression =
-                                get(key)?.and_then(|v| json_text(&v)).with_context(|| format!("{} is missing", eat(key)))?;
-                            spec.schedules.push(ScheduleSpec { name: ev_name.clone(), expression });
+                            let key = if ty == "ScheduleV2" {
+                                "ScheduleExpression"
+                            } else {
+                                "Schedule"
+                            };
+                            let expression = get(key)?
+                                .and_then(|v| json_text(&v))
+                                .with_context(|| format!("{} is missing", eat(key)))?;
+                            spec.schedules.push(ScheduleSpec {
+                                name: ev_name.clone(),
+                                expression,
+                            });
                         }
-                        other => tracing::warn!(function = %id, event = %ev_name, event_type = other, "event type not emulated locally"),
+                        other => {
+                            tracing::warn!(function = %id, event = %ev_name, event_type = other, "event type not emulated locally")
+                        }
                     }
                 }
             }
@@ -411,7 +492,10 @@ impl Resolver {
 
     /// The registered resource whose attribute `attr` equals `value`.
     pub fn resource_with_attr(&self, attr: &str, value: &str) -> Option<String> {
-        self.resources.iter().find(|(_, a)| a.attrs.get(attr).is_some_and(|v| v == value)).map(|(id, _)| id.clone())
+        self.resources
+            .iter()
+            .find(|(_, a)| a.attrs.get(attr).is_some_and(|v| v == value))
+            .map(|(id, _)| id.clone())
     }
 
     /// A registered resource.
@@ -461,13 +545,17 @@ impl Resolver {
             let after = &rest[start + 2..];
             // `${!Literal}` is an escaped, literal `${Literal}`.
             if let Some(lit) = after.strip_prefix('!') {
-                let end = lit.find('}').with_context(|| format!("{at}: unterminated ${{ in !Sub"))?;
+                let end = lit
+                    .find('}')
+                    .with_context(|| format!("{at}: unterminated ${{ in !Sub"))?;
                 out.push_str("${");
                 out.push_str(&lit[..=end]);
                 rest = &lit[end + 1..];
                 continue;
             }
-            let end = after.find('}').with_context(|| format!("{at}: unterminated ${{ in !Sub"))?;
+            let end = after
+                .find('}')
+                .with_context(|| format!("{at}: unterminated ${{ in !Sub"))?;
             let var = &after[..end];
             let value = match vars.get(var) {
                 Some(v) => v.clone(),
@@ -501,13 +589,18 @@ impl Resolver {
         match v {
             Yaml::String(s) => self.sub(s, &HashMap::new(), at),
             Yaml::Sequence(seq) if seq.len() == 2 => {
-                let text = seq[0].as_str().with_context(|| format!("{at}: !Sub template is not a string"))?;
+                let text = seq[0]
+                    .as_str()
+                    .with_context(|| format!("{at}: !Sub template is not a string"))?;
                 let mut vars = HashMap::new();
                 if let Yaml::Mapping(m) = &seq[1] {
                     for (k, val) in m {
                         let key = k.as_str().with_context(|| format!("{at}: !Sub variable name"))?;
                         let resolved = self.resolve(val, &format!("{at}.{key}"))?;
-                        vars.insert(key.to_owned(), json_text(&resolved).with_context(|| format!("{at}.{key} is not a scalar"))?);
+                        vars.insert(
+                            key.to_owned(),
+                            json_text(&resolved).with_context(|| format!("{at}.{key} is not a scalar"))?,
+                        );
                     }
                 }
                 self.sub(text, &vars, at)
@@ -527,7 +620,10 @@ impl Resolver {
             Yaml::Number(n) => serde_json::to_value(n).unwrap_or(Json::Null),
             Yaml::String(s) => Json::String(s.clone()),
             Yaml::Sequence(seq) => Json::Array(
-                seq.iter().enumerate().map(|(i, x)| self.resolve(x, &format!("{at}[{i}]"))).collect::<Result<_, _>>()?,
+                seq.iter()
+                    .enumerate()
+                    .map(|(i, x)| self.resolve(x, &format!("{at}[{i}]")))
+                    .collect::<Result<_, _>>()?,
             ),
             Yaml::Tagged(t) => {
                 let tag = t.tag.to_string();
@@ -542,7 +638,9 @@ impl Resolver {
                         Json::String(self.get_att(&res, &attr, at)?)
                     }
                     "Sub" => Json::String(self.sub_args(&t.value, at)?),
-                    other => bail!("{at}: intrinsic !{other} is not supported by the local stack (only !Ref, !GetAtt, !Sub)"),
+                    other => {
+                        bail!("{at}: intrinsic !{other} is not supported by the local stack (only !Ref, !GetAtt, !Sub)")
+                    }
                 }
             }
             Yaml::Mapping(m) => {
@@ -687,7 +785,10 @@ Resources:
 "#;
 
     fn registered(t: &Template, overrides: &[(&str, &str)]) -> Resolver {
-        let o = overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let o = overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let mut r = t.resolver("stack", &o).expect("resolver");
         for id in t.queue_ids() {
             let q = t.queue(&id, &r).expect("queue");
@@ -700,7 +801,13 @@ Resources:
                 },
             );
         }
-        r.register("Table", ResourceAttrs { reference: "app-dev-state".into(), ..ResourceAttrs::default() });
+        r.register(
+            "Table",
+            ResourceAttrs {
+                reference: "app-dev-state".into(),
+                ..ResourceAttrs::default()
+            },
+        );
         r
     }
 
@@ -716,7 +823,10 @@ Resources:
         assert_eq!(q.name, "app-dev-q");
         assert_eq!(q.visibility_timeout, Some(180));
         let redrive = q.redrive.expect("redrive");
-        assert_eq!((redrive.dead_letter_queue.as_str(), redrive.max_receive_count), ("Dlq", 3));
+        assert_eq!(
+            (redrive.dead_letter_queue.as_str(), redrive.max_receive_count),
+            ("Dlq", 3)
+        );
         let dlq = t.queue("Dlq", &r).expect("dlq");
         assert_eq!(
             dlq.redrive_allow_policy.expect("allow")["sourceQueueArns"][0],
@@ -731,7 +841,10 @@ Resources:
         let err = t.functions(&r).expect_err("Other uses !If");
         // Then an unsupported intrinsic names the resource and property
         let msg = err.to_string();
-        assert!(msg.contains("Other.Properties.Environment.Variables.BAD") && msg.contains("!If"), "{msg}");
+        assert!(
+            msg.contains("Other.Properties.Environment.Variables.BAD") && msg.contains("!If"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -741,7 +854,10 @@ Resources:
         let r = registered(&t, &[("Environment", "dev")]);
         let fns = t.functions(&r).expect("functions");
         let f = &fns[0];
-        assert_eq!((f.name.as_str(), f.package.as_str(), f.timeout_secs), ("stack-fn", "my-fn", 300));
+        assert_eq!(
+            (f.name.as_str(), f.package.as_str(), f.timeout_secs),
+            ("stack-fn", "my-fn", 300)
+        );
         assert_eq!(f.env["WAYBILL_ENV"], "dev");
         assert_eq!(f.env["STATE_TABLE"], "app-dev-state");
         assert_eq!(f.env["QUEUE_URL"], "http://sqs/app-dev-q");
@@ -749,14 +865,24 @@ Resources:
         assert_eq!(f.http_events[0].method, "POST");
         assert_eq!(f.http_events[0].path, "/hook");
         let q = &f.sqs_events[0];
-        assert_eq!((q.queue.as_str(), q.batch_size, q.batching_window_secs, q.report_batch_item_failures), ("Queue", 10, 2, true));
+        assert_eq!(
+            (
+                q.queue.as_str(),
+                q.batch_size,
+                q.batching_window_secs,
+                q.report_batch_item_failures
+            ),
+            ("Queue", 10, 2, true)
+        );
         assert_eq!(f.schedules[0].expression, "rate(15 minutes)");
     }
 
     #[test]
     fn a_parameter_without_default_or_override_is_an_error_naming_it() {
         let t = Template::parse(SMALL).expect("parse");
-        let err = t.resolver("s", &HashMap::new()).expect_err("Environment has no default");
+        let err = t
+            .resolver("s", &HashMap::new())
+            .expect_err("Environment has no default");
         assert!(err.to_string().contains("Environment"), "{err}");
     }
 

@@ -50,16 +50,28 @@ impl SalesforceRest {
         let http = reqwest::Client::new();
         let resp = http
             .post(format!("{base}/services/oauth2/token"))
-            .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", client_secret)])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+            ])
             .send()
             .await
             .context("salesforce oauth")?;
         let status = resp.status();
         let v: Value = resp.json().await.context("salesforce oauth reply")?;
-        let token = v.get("access_token").and_then(Value::as_str).with_context(|| format!("salesforce oauth {status}: {v}"))?;
+        let token = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .with_context(|| format!("salesforce oauth {status}: {v}"))?;
         let calls = CallLog::default();
         calls.add("oauth");
-        Ok(Self { http, base: base.to_owned(), token: token.to_owned(), calls })
+        Ok(Self {
+            http,
+            base: base.to_owned(),
+            token: token.to_owned(),
+            calls,
+        })
     }
 
     fn url(&self, rest: &str) -> String {
@@ -72,13 +84,22 @@ impl SalesforceRest {
     /// Non-201 answers, with Salesforce's error body.
     pub async fn create(&self, sobject: &str, fields: &Value) -> anyhow::Result<String> {
         self.calls.add("sobjects");
-        let resp = self.http.post(self.url(&format!("sobjects/{sobject}"))).bearer_auth(&self.token).json(fields).send().await?;
+        let resp = self
+            .http
+            .post(self.url(&format!("sobjects/{sobject}")))
+            .bearer_auth(&self.token)
+            .json(fields)
+            .send()
+            .await?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if status.as_u16() != 201 {
             bail!("creating {sobject}: HTTP {status}: {v}");
         }
-        v.get("id").and_then(Value::as_str).map(str::to_owned).with_context(|| format!("creating {sobject}: no id in {v}"))
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .with_context(|| format!("creating {sobject}: no id in {v}"))
     }
 
     /// `GET sobjects/{type}/{id}`.
@@ -87,7 +108,12 @@ impl SalesforceRest {
     /// Non-200 answers.
     pub async fn get(&self, sobject: &str, id: &str) -> anyhow::Result<Value> {
         self.calls.add("sobjects");
-        let resp = self.http.get(self.url(&format!("sobjects/{sobject}/{id}"))).bearer_auth(&self.token).send().await?;
+        let resp = self
+            .http
+            .get(self.url(&format!("sobjects/{sobject}/{id}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -102,7 +128,13 @@ impl SalesforceRest {
     /// Non-200 answers.
     pub async fn query(&self, soql: &str) -> anyhow::Result<Vec<Value>> {
         self.calls.add("query");
-        let resp = self.http.get(self.url("query")).query(&[("q", soql)]).bearer_auth(&self.token).send().await?;
+        let resp = self
+            .http
+            .get(self.url("query"))
+            .query(&[("q", soql)])
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -137,10 +169,18 @@ impl LogiwaRest {
             .context("logiwa token")?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
-        let token = v.get("token").and_then(Value::as_str).with_context(|| format!("logiwa token: HTTP {status}: {v}"))?;
+        let token = v
+            .get("token")
+            .and_then(Value::as_str)
+            .with_context(|| format!("logiwa token: HTTP {status}: {v}"))?;
         let calls = CallLog::default();
         calls.add("token");
-        Ok(Self { http, base: base.to_owned(), token: token.to_owned(), calls })
+        Ok(Self {
+            http,
+            base: base.to_owned(),
+            token: token.to_owned(),
+            calls,
+        })
     }
 
     /// `GET /v3.1/ShipmentOrder/list/i/0/s/200?Code.eq=<code>` → rows.
@@ -191,7 +231,12 @@ impl LogiwaRest {
 /// # Errors
 /// Non-2xx answers.
 pub async fn admin_post(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let resp = http.post(url).json(body).send().await.with_context(|| format!("POST {url}"))?;
+    let resp = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
     let status = resp.status();
     let v: Value = resp.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -266,12 +311,22 @@ impl Catalog {
 
     /// Logiwa warehouse identifier.
     pub fn warehouse_id(&self) -> String {
-        self.logiwa.warehouse.get("identifier").and_then(Value::as_str).unwrap_or_default().to_owned()
+        self.logiwa
+            .warehouse
+            .get("identifier")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Logiwa client identifier.
     pub fn client_id(&self) -> String {
-        self.logiwa.client.get("identifier").and_then(Value::as_str).unwrap_or_default().to_owned()
+        self.logiwa
+            .client
+            .get("identifier")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -328,7 +383,13 @@ pub async fn seed_salesforce(sf: &SalesforceRest, c: &Catalog) -> anyhow::Result
             &json!({"AccountId": account, "CurrencyIsoCode": c.salesforce.currency, "OrderedDate": "2026-11-20T10:00:00Z", "Status": "Approved"}),
         )
         .await?;
-    Ok(SalesforceRefs { account, location, delivery_method, order_summary, products })
+    Ok(SalesforceRefs {
+        account,
+        location,
+        delivery_method,
+        order_summary,
+        products,
+    })
 }
 
 /// Seeds Logiwa through the simulator's admin API: warehouse, client, products (pack type `Unit`), stock.

@@ -48,7 +48,11 @@ struct CaptureLayer;
 
 impl<S: Subscriber> Layer<S> for CaptureLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut r = Recorder(Captured { level: *event.metadata().level(), message: String::new(), fields: BTreeMap::new() });
+        let mut r = Recorder(Captured {
+            level: *event.metadata().level(),
+            message: String::new(),
+            fields: BTreeMap::new(),
+        });
         event.record(&mut r);
         if let Ok(mut v) = EVENTS.lock() {
             v.push(r.0);
@@ -63,7 +67,10 @@ pub fn init_logs() {
         let fmt = tracing_subscriber::fmt::layer()
             .with_test_writer()
             .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));
-        let _ = tracing_subscriber::registry().with(CaptureLayer.with_filter(LevelFilter::WARN)).with(fmt).try_init();
+        let _ = tracing_subscriber::registry()
+            .with(CaptureLayer.with_filter(LevelFilter::WARN))
+            .with(fmt)
+            .try_init();
     });
 }
 
@@ -74,7 +81,10 @@ pub fn captured() -> Vec<Captured> {
 
 /// Options every test starts from: compressed retries (1 s) and everything else as the template says.
 pub fn options() -> StackOptions {
-    StackOptions { visibility_timeout_override: Some(1), ..StackOptions::default() }
+    StackOptions {
+        visibility_timeout_override: Some(1),
+        ..StackOptions::default()
+    }
 }
 
 /// Starts a stack with logs captured.
@@ -87,3 +97,54 @@ pub async fn start(opts: StackOptions) -> Stack {
 pub const WAIT: Duration = Duration::from_secs(30);
 /// Poll interval.
 pub const TICK: Duration = Duration::from_millis(250);
+
+/// `(ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible)` of a queue.
+pub async fn queue_counts(stack: &Stack, logical_id: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let url = stack.queue_url(logical_id).expect("queue");
+    let out = stack
+        .aws()
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes");
+    let attrs = out.attributes.unwrap_or_default();
+    let n = |k: A| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (
+        n(A::ApproximateNumberOfMessages),
+        n(A::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+/// Waits until the order code is listed by Logiwa (vendor API) and returns how many rows it has.
+pub async fn wait_in_logiwa(stack: &Stack, code: &str) -> usize {
+    waybill_e2e::wait_until(WAIT, TICK, &format!("{code} is in Logiwa"), || async {
+        let n = stack.lw_rest().orders_by_code(code).await?.len();
+        Ok((n > 0).then_some(n))
+    })
+    .await
+    .expect("order reaches Logiwa")
+}
+
+/// Waits until the FulfillmentOrder has `status` (vendor API).
+pub async fn wait_status(stack: &Stack, id: &str, status: &str) {
+    waybill_e2e::wait_until(WAIT, TICK, &format!("{id} is {status}"), || async {
+        let rec = stack.sf_rest().get("FulfillmentOrder", id).await?;
+        Ok((rec.get("Status").and_then(serde_json::Value::as_str) == Some(status)).then_some(()))
+    })
+    .await
+    .expect("status reached");
+}
+
+/// The event source mapping that reads a queue.
+pub fn esm<'a>(stack: &'a Stack, queue: &str) -> &'a waybill_e2e::esm::EventSourceMapping {
+    stack
+        .event_source_mappings()
+        .iter()
+        .find(|e| e.spec.queue == queue)
+        .expect("mapping for queue")
+}

@@ -10,7 +10,10 @@ use waybill_e2e::serve;
 use waybill_e2e::stack::{Stack, StackOptions};
 
 #[derive(Parser)]
-#[command(name = "waybill-local", about = "waybill on your machine: moto + Salesforce/Logiwa simulators + the four functions")]
+#[command(
+    name = "waybill-local",
+    about = "waybill on your machine: moto + Salesforce/Logiwa simulators + the four functions"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,7 +92,9 @@ fn options(a: &StackArgs, serving: bool, moto: &str) -> StackOptions {
 }
 
 async fn serve_until_ctrl_c(stack: Stack, moto: &str) -> anyhow::Result<()> {
-    let demo = stack.create_fulfillment_order(&[("TEE-BLK-M", 2), ("MUG-WHT-12", 1)], "Manual Tester").await?;
+    let demo = stack
+        .create_fulfillment_order(&[("TEE-BLK-M", 2), ("MUG-WHT-12", 1)], "Manual Tester")
+        .await?;
     println!("{}", serve::guidance(&stack, moto, Some(&demo)));
     tokio::signal::ctrl_c().await?;
     println!("stopping…");
@@ -104,9 +109,17 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
             // A plain run takes free ports (and its own moto) so it never clashes with a serving stack.
-            let moto = if args.serve { Moto::Fixed(OwnedMoto::start(args.stack.moto_port).await?) } else { Moto::Free(waybill::testing::Moto::start().await?) };
+            let moto = if args.serve {
+                Moto::Fixed(OwnedMoto::start(args.stack.moto_port).await?)
+            } else {
+                Moto::Free(waybill::testing::Moto::start().await?)
+            };
             let stack = Stack::start(options(&args.stack, args.serve, moto.endpoint())).await?;
-            let opts = ScenarioOptions { orders: args.orders, duplicates: args.duplicates, timeout: Duration::from_secs(args.timeout) };
+            let opts = ScenarioOptions {
+                orders: args.orders,
+                duplicates: args.duplicates,
+                timeout: Duration::from_secs(args.timeout),
+            };
             let outcome = scenario::run(&stack, &opts).await?;
             println!("{}", scenario::summary(&stack, &outcome));
             if args.serve {

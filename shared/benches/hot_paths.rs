@@ -1,0 +1,122 @@
+//! Criterion benchmarks of the per-record hot paths: signature checks, message parsing, order mapping,
+//! and the SQS batch helper's overhead. Run: `cargo bench -p waybill --bench hot_paths`.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use rust_decimal::Decimal;
+use time::macros::datetime;
+use waybill::batch::{self, BatchOptions};
+use waybill::domain::*;
+use waybill::error::{Classified, FailureClass};
+use waybill::fakes::MemoryQueue;
+use waybill::mapping::{MappingTables, Target};
+use waybill::messages::{Envelope, OrderNotification};
+use waybill::webhook_auth::{sign, verify_signature};
+
+fn order(lines: usize) -> Order {
+    let id = |n: usize, p: &str| SalesforceId::parse(&format!("{p}{n:012}")).expect("id");
+    Order {
+        source: OrderSource {
+            system: SourceSystem::SalesforceOrderManagement,
+            record_id: id(1, "0a3"),
+            number: "FO-0000001".into(),
+            external_ids: vec![],
+        },
+        status: "Allocated".into(),
+        account_name: Some("Acme".into()),
+        ship_to: Address { name: "Ada".into(), street: vec!["1 Main".into()], city: "X".into(), country: "US".into(), ..Address::default() },
+        bill_to: None,
+        service_level: ServiceLevel { carrier: None, service: None, method: "GROUND".into() },
+        fulfilled_from: LocationCode::parse("LOC-EAST").expect("loc"),
+        currency: CurrencyCode::parse("USD").expect("cur"),
+        ordered_at: datetime!(2026-11-23 0:00 UTC),
+        lines: (0..lines)
+            .map(|i| OrderLine {
+                line_id: id(i, "0a4"),
+                kind: LineKind::Product,
+                sku: Sku::parse(&format!("SKU-{i}")).expect("sku"),
+                description: None,
+                quantity: Quantity::new(Decimal::from(2), UnitOfMeasure::parse("Each").expect("u")).expect("q"),
+                unit_price: Decimal::new(1999, 2),
+                unit_tax: Decimal::new(160, 2),
+                product_id: None,
+                order_item_summary_id: None,
+            })
+            .collect(),
+    }
+}
+
+fn tables(lines: usize) -> MappingTables {
+    let t = |v: &str| Target { value: v.into(), factor: None, service: None };
+    let mut m = MappingTables::default();
+    for i in 0..lines {
+        m.sku.entries.insert(format!("SKU-{i}"), t(&format!("LW-SKU-{i}")));
+    }
+    m.unit.entries.insert("Each".into(), t("Unit"));
+    m.warehouse.entries.insert("LOC-EAST".into(), t("Main Warehouse"));
+    m.carrier.entries.insert("GROUND".into(), Target { value: "UPS".into(), factor: None, service: Some("Ground".into()) });
+    m
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+impl Classified for Never {
+    fn class(&self) -> FailureClass {
+        FailureClass::Transient
+    }
+    fn code(&self) -> &'static str {
+        "NEVER"
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let body = vec![b'x'; 1024];
+    let sig = sign(b"key", 1_700_000_000, &body);
+    c.bench_function("verify_signature_1KiB", |b| {
+        b.iter(|| verify_signature(b"key", Some("1700000000"), Some(&sig), &body, 1_700_000_000, Duration::from_secs(300)))
+    });
+
+    let note = Envelope::new(
+        CorrelationId::parse("c-1").expect("cid"),
+        OrderNotification {
+            event_id: EventId::parse("e-1").expect("e"),
+            source: SourceSystem::SalesforceOrderManagement,
+            object: "FulfillmentOrder".into(),
+            record_id: SalesforceId::parse("0a3Dn000000TxyzIAC").expect("id"),
+            received_at: datetime!(2026-11-23 0:00 UTC),
+        },
+    );
+    let raw = note.to_outbound().expect("msg").body;
+    c.bench_function("parse_order_notification", |b| b.iter(|| Envelope::<OrderNotification>::parse(&raw)));
+
+    let o = order(20);
+    let t = tables(20);
+    c.bench_function("map_order_20_lines", |b| b.iter(|| t.map_order(&o)));
+
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let opts = BatchOptions { function: "bench", concurrency: 5, dlq_url: Some("dlq".into()), max_receive_count: 5 };
+    let queue = MemoryQueue::new();
+    c.bench_function("batch_per_record_10_records", |b| {
+        b.iter_batched(
+            || {
+                let mut e = aws_lambda_events::sqs::SqsEvent::default();
+                e.records = (0..10)
+                    .map(|i| {
+                        let mut m = aws_lambda_events::sqs::SqsMessage::default();
+                        m.message_id = Some(format!("m{i}"));
+                        m.body = Some(raw.clone());
+                        m
+                    })
+                    .collect();
+                e
+            },
+            |event| rt.block_on(batch::per_record(event, &opts, &queue, |_r| async { Ok::<(), Never>(()) })),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(hot, benches);
+criterion_main!(hot);

@@ -1,0 +1,93 @@
+//! Salesforce failing after committing a Shipment upsert: the retry must update, not duplicate.
+
+use serde_json::Value;
+use waybill_e2e::{wait_until, StackOptions};
+use waybill_simulators::FaultRule;
+
+use crate::support::{self, wait_in_logiwa, wait_status, TICK, WAIT};
+
+/// Ships one order while Salesforce commits-then-fails the next Shipment upsert; returns the order's
+/// Shipments (vendor query) and the fulfillment-events DLQ counts once everything has settled.
+async fn ship_through_a_commit_then_fail(topics: Vec<&'static str>) -> (Vec<Value>, (u64, u64)) {
+    // Given an order that reached Logiwa
+    let stack = support::start(StackOptions {
+        logiwa_topics: topics,
+        ..support::options()
+    })
+    .await;
+    let order = stack
+        .create_fulfillment_order(&[("CAP-RED-OS", 1)], "Commit Then Fail")
+        .await
+        .expect("order");
+    assert_eq!(
+        stack
+            .send_salesforce_webhook(&order.id, "evt-wb-1")
+            .await
+            .expect("webhook")
+            .status,
+        202
+    );
+    wait_in_logiwa(&stack, &order.number).await;
+    wait_status(&stack, &order.id, "Assigned").await;
+    // And Salesforce will commit the next Shipment upsert and then answer 500
+    let sf = stack.salesforce().state();
+    sf.add_fault(
+        FaultRule::commit_then_fail()
+            .method("PATCH")
+            .path_contains("/composite/sobjects/Shipment")
+            .times(1),
+    );
+
+    // When the warehouse ships it
+    let url = format!(
+        "{}/__sim/logiwa/shipmentorders/{}/ship",
+        stack.logiwa().base_url(),
+        order.number
+    );
+    waybill_e2e::vendors::admin_post(stack.http(), &url, &serde_json::json!({}))
+        .await
+        .expect("ship");
+
+    // Then the FulfillmentOrder ends Fulfilled, and the fault fired
+    wait_status(&stack, &order.id, "Fulfilled").await;
+    assert!(
+        sf.faults().is_empty(),
+        "the commit-then-fail rule was not used: {:?}",
+        sf.faults()
+    );
+    wait_until(WAIT, TICK, "the fulfillment-events queue drains", || async {
+        Ok((support::queue_counts(&stack, "FulfillmentEventsQueue").await == (0, 0)).then_some(()))
+    })
+    .await
+    .expect("drained");
+    let soql = format!(
+        "SELECT Id, TrackingNumber FROM Shipment WHERE FulfillmentOrderId = '{}'",
+        order.id
+    );
+    let shipments = stack.sf_rest().query(&soql).await.expect("query");
+    let dlq = support::queue_counts(&stack, "FulfillmentEventsDLQ").await;
+    stack.shutdown().await;
+    (shipments, dlq)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesforce_5xx_during_writeback_is_retried_and_ends_with_one_shipment_not_two() {
+    // Only the shipment topic is subscribed, so the retried batch holds just this event.
+    let (shipments, dlq) = ship_through_a_commit_then_fail(vec!["wms/shipmentorder/shipment"]).await;
+    assert_eq!(shipments.len(), 1, "{shipments:?}");
+    assert!(shipments[0]
+        .get("TrackingNumber")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty()));
+    assert_eq!(dlq, (0, 0), "nothing may be dead-lettered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: a status-change and a shipment event for one order in one batch write the same \
+            Shipment twice in one upsert; after a commit-then-fail the ShipmentId resend makes the duplicate \
+            item an update with ShipmentId (INVALID_FIELD_FOR_INSERT_UPDATE) and it is parked. See tests/e2e/README.md"]
+async fn a_salesforce_5xx_during_writeback_with_both_logiwa_topics_dead_letters_nothing() {
+    let (shipments, dlq) = ship_through_a_commit_then_fail(waybill_e2e::stack::LOGIWA_TOPICS.to_vec()).await;
+    assert_eq!(shipments.len(), 1, "{shipments:?}");
+    assert_eq!(dlq, (0, 0), "the duplicate event of the batch was dead-lettered");
+}
