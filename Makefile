@@ -37,11 +37,12 @@ export SAM_CLI_TELEMETRY := 0
 OFFLINE_AWS := env -u AWS_PROFILE AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy
 
 # AL2023 ships glibc 2.34 and this host has a newer one, so a plain `cargo build` could link
-# symbols Lambda lacks. cargo-lambda links through zig against the glibc named in the target
-# suffix; 2.26 is the same floor SAM's rust-cargolambda builder uses, so both paths agree.
-# arm64 is cheaper: once `rustup target add aarch64-unknown-linux-gnu` works, use
-# LAMBDA_TARGET=aarch64-unknown-linux-gnu.2.26 and set Architectures: [arm64] in the template.
-LAMBDA_TARGET ?= x86_64-unknown-linux-gnu.2.26
+# symbols Lambda lacks; cargo-lambda links through zig against an older glibc instead (the
+# binaries need at most GLIBC_2.30). The target matches what SAM's rust-cargolambda builder
+# passes for provided.al2023, so `make build` and `make sam-build` share compiled dependencies.
+# arm64 is cheaper: once `rustup target add aarch64-unknown-linux-gnu` works, build with
+# LAMBDA_TARGET=aarch64-unknown-linux-gnu and set Architectures: [arm64] in the template.
+LAMBDA_TARGET ?= x86_64-unknown-linux-gnu
 
 LOCAL_ARGS := $(if $(ORDERS),--orders $(ORDERS))
 

@@ -1,0 +1,212 @@
+//! Orders-queue consumer tests: the real Salesforce and Logiwa adapters against the in-process vendor
+//! simulators, with in-memory AWS ports (the moto-backed path is covered end to end in tests/e2e).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use lambda_runtime::{Context, LambdaEvent};
+use salesforce_webhook::{App, Config, Ports};
+use serde_json::{json, Value};
+use waybill::adapters::logiwa::{Logiwa, LogiwaConfig};
+use waybill::adapters::salesforce::{SalesforceConfig, SalesforceOm};
+use waybill::batch::attrs;
+use waybill::domain::{CorrelationId, EventId, SalesforceId, SourceSystem};
+use waybill::fakes::{MemoryIdempotency, MemoryMappings, MemoryQueue, MemorySecrets, MemoryXref};
+use waybill::mapping::{CachedMappings, MappingTables, Target};
+use waybill::messages::{Envelope, OrderNotification};
+use waybill_simulators::logiwa::LogiwaSeed;
+use waybill_simulators::{LogiwaConfig as SimLogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig as SimSfConfig, SalesforceSim, SalesforceState};
+
+const DLQ: &str = "https://sqs.local/orders-dlq";
+const LOGIWA_WH: &str = "4b8aa8cc-2685-4cbd-87c6-4fa90c14b70c";
+const LOGIWA_CLIENT: &str = "7546ad2f-81d1-4308-b744-2e29af43fc16";
+
+struct Harness {
+    app: App,
+    queue: Arc<MemoryQueue>,
+    xref: Arc<MemoryXref>,
+    sf: RunningSim<SalesforceState>,
+    logiwa: RunningSim<LogiwaState>,
+    fo_id: String,
+}
+
+fn tables() -> MappingTables {
+    let t = |v: &str| Target { value: v.into(), factor: None, service: None };
+    let mut m = MappingTables::default();
+    m.sku.passthrough = true;
+    m.unit.entries.insert("Each".into(), t("Unit"));
+    m.warehouse.entries.insert("WH1".into(), t(LOGIWA_WH));
+    m.carrier.entries.insert("UPS Ground".into(), Target { value: "UPS".into(), factor: None, service: Some("Ground".into()) });
+    m
+}
+
+async fn harness(tables: MappingTables) -> Harness {
+    let sf = SalesforceSim::start(SimSfConfig { seed: waybill_simulators::salesforce::demo_seed(), ..SimSfConfig::default() })
+        .await
+        .expect("salesforce sim");
+    let logiwa = LogiwaSim::start(SimLogiwaConfig { seed: LogiwaSeed::demo(), ..SimLogiwaConfig::default() }).await.expect("logiwa sim");
+    let secrets = Arc::new(
+        MemorySecrets::new()
+            .with(
+                "sf",
+                &json!({"login_url": sf.base_url(), "client_id": "waybill-sim-client", "client_secret": "waybill-sim-secret"}).to_string(),
+            )
+            .with(
+                "logiwa",
+                &json!({"base_url": logiwa.base_url(), "email": "sim@waybill.test", "password": "sim-password", "client_identifier": LOGIWA_CLIENT})
+                    .to_string(),
+            ),
+    );
+    let queue = Arc::new(MemoryQueue::new());
+    let xref = Arc::new(MemoryXref::new());
+    let fo_id = sf.state().records("FulfillmentOrder")[0]["Id"].as_str().expect("fo id").to_owned();
+    let app = App {
+        config: Config {
+            orders_queue_url: "https://sqs.local/orders".into(),
+            dlq_url: DLQ.into(),
+            max_receive_count: 3,
+            webhook_secret_id: "signing".into(),
+            signature_tolerance: Duration::from_secs(300),
+            max_body_bytes: 4096,
+            event_dedup_window: Duration::from_secs(3600),
+            order_dedup_window: Duration::from_secs(3600),
+            submittable_statuses: vec!["Allocated".into(), "Assigned".into()],
+            status_on_submit: Some("Assigned".into()),
+            concurrency: 4,
+        },
+        ports: Ports {
+            idempotency: Arc::new(MemoryIdempotency::new()),
+            queue: queue.clone(),
+            secrets: secrets.clone(),
+            salesforce: Arc::new(SalesforceOm::new(SalesforceConfig::new("sf"), secrets.clone()).expect("sf")),
+            wms: Arc::new(Logiwa::new(LogiwaConfig::new("logiwa"), secrets).expect("logiwa")),
+            xref: xref.clone(),
+            mappings: Arc::new(CachedMappings::new(Arc::new(MemoryMappings::new(tables)), Duration::from_secs(60))),
+        },
+    };
+    Harness { app, queue, xref, sf, logiwa, fo_id }
+}
+
+fn record(message_id: &str, body: String, receive_count: u32) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(message_id.into());
+    m.body = Some(body);
+    m.event_source = Some("aws:sqs".into());
+    m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m
+}
+
+fn notification(fo_id: &str, event_id: &str) -> String {
+    Envelope::new(
+        CorrelationId::generate(),
+        OrderNotification {
+            event_id: EventId::parse(event_id).expect("event id"),
+            source: SourceSystem::SalesforceOrderManagement,
+            object: "FulfillmentOrder".into(),
+            record_id: SalesforceId::parse(fo_id).expect("id"),
+            received_at: time::OffsetDateTime::now_utc(),
+        },
+    )
+    .to_outbound()
+    .expect("body")
+    .body
+}
+
+async fn run(h: &Harness, records: Vec<SqsMessage>) -> Value {
+    let mut e = SqsEvent::default();
+    e.records = records;
+    h.app.handle(LambdaEvent::new(serde_json::to_value(e).expect("event"), Context::default())).await.expect("batch")
+}
+
+fn logiwa_codes(h: &Harness) -> Vec<String> {
+    h.logiwa.state().shipment_orders().iter().filter_map(|o| o["code"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn a_fulfillment_order_is_created_in_logiwa_once_linked_and_marked_assigned() {
+    // Given a seeded FulfillmentOrder and two notifications for it in one batch plus a later redelivery
+    let h = harness(tables()).await;
+    let fo_number = h.sf.state().records("FulfillmentOrder")[0]["FulfillmentOrderNumber"].as_str().expect("number").to_owned();
+    // When the consumer processes them
+    let resp = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1), record("m2", notification(&h.fo_id, "e2"), 1)]).await;
+    // Then the second notification of the same order in the same batch found the first one's lock
+    // and is handed back to SQS for a retry, instead of racing it into a second create
+    assert_eq!(resp["batchItemFailures"], json!([{"itemIdentifier": "m2"}]), "{resp}");
+    // ...and its redelivery, like any later notification, is a no-op
+    let again = run(&h, vec![record("m2", notification(&h.fo_id, "e2"), 2), record("m3", notification(&h.fo_id, "e3"), 1)]).await;
+    assert_eq!(again["batchItemFailures"], json!([]), "{again}");
+    // Logiwa has exactly one order, with the FulfillmentOrderNumber as its code
+    assert_eq!(logiwa_codes(&h), vec![fo_number.clone()]);
+    // ...the ids are linked, and the FulfillmentOrder moved to Assigned
+    let links = h.xref.links();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].1.code, fo_number);
+    let fo = h.sf.state().record("FulfillmentOrder", &h.fo_id).expect("fo");
+    assert_eq!(fo["Status"], "Assigned");
+    assert!(h.queue.sent(DLQ).is_empty());
+}
+
+#[tokio::test]
+async fn an_order_already_in_logiwa_but_not_linked_is_linked_instead_of_created_again() {
+    // Given the order was created in Logiwa by an earlier attempt that crashed before linking
+    let h = harness(tables()).await;
+    run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    let h2 = Harness { xref: Arc::new(MemoryXref::new()), ..h };
+    let mut app = h2.app.clone();
+    app.ports.xref = h2.xref.clone();
+    app.ports.idempotency = Arc::new(MemoryIdempotency::new());
+    let h2 = Harness { app, ..h2 };
+    // When a new notification arrives
+    let resp = run(&h2, vec![record("m2", notification(&h2.fo_id, "e2"), 1)]).await;
+    // Then Logiwa still has one order and the link is restored
+    assert_eq!(resp["batchItemFailures"], json!([]));
+    assert_eq!(logiwa_codes(&h2).len(), 1);
+    assert_eq!(h2.xref.links().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unmapped_warehouse_is_parked_with_the_table_value_and_field() {
+    let mut t = tables();
+    t.warehouse.entries.clear();
+    let h = harness(t).await;
+    let resp = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    assert_eq!(resp["batchItemFailures"], json!([]), "parked, not retried");
+    let parked = h.queue.sent(DLQ);
+    assert_eq!(parked.len(), 1);
+    let attr = |k: &str| parked[0].attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(attr(attrs::ERROR_CODE), "MAPPING_MISSING");
+    assert!(attr(attrs::ERROR_REASON).contains("no warehouse mapping for 'WH1' (field fulfilled_from)"), "{}", attr(attrs::ERROR_REASON));
+    assert!(logiwa_codes(&h).is_empty());
+}
+
+#[tokio::test]
+async fn a_poison_body_fails_only_itself_and_is_parked() {
+    let h = harness(tables()).await;
+    let resp = run(&h, vec![record("bad", "not json".into(), 1), record("good", notification(&h.fo_id, "e1"), 1)]).await;
+    assert_eq!(resp["batchItemFailures"], json!([]));
+    assert_eq!(logiwa_codes(&h).len(), 1);
+    let parked = h.queue.sent(DLQ);
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].body, "not json");
+}
+
+#[tokio::test]
+async fn a_salesforce_outage_is_retried_and_never_creates_anything() {
+    let h = harness(tables()).await;
+    h.sf.state().add_fault(waybill_simulators::FaultRule::status(503).path_contains("/query"));
+    let resp = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    assert_eq!(resp["batchItemFailures"][0]["itemIdentifier"], "m1", "{resp}");
+    assert!(logiwa_codes(&h).is_empty());
+    assert!(h.queue.sent(DLQ).is_empty());
+}
+
+#[tokio::test]
+async fn a_record_that_no_longer_exists_in_salesforce_is_parked_as_order_not_found() {
+    let h = harness(tables()).await;
+    let resp = run(&h, vec![record("m1", notification("0a3000000000099", "e1"), 1)]).await;
+    assert_eq!(resp["batchItemFailures"], json!([]));
+    let parked = h.queue.sent(DLQ);
+    let code = parked[0].attributes.iter().find(|(n, _)| n == attrs::ERROR_CODE).map(|(_, v)| v.clone());
+    assert_eq!(code.as_deref(), Some("ORDER_NOT_FOUND"));
+}
