@@ -1,0 +1,192 @@
+//! shipment-writeback tests: the real Salesforce and Logiwa adapters against the in-process vendor
+//! simulators, with in-memory AWS ports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use shipment_writeback::{App, Config, Ports};
+use waybill::adapters::logiwa::{Logiwa, LogiwaConfig};
+use waybill::adapters::salesforce::{SalesforceConfig, SalesforceOm};
+use waybill::domain::{CorrelationId, SalesforceId};
+use waybill::fakes::{MemoryMappings, MemoryQueue, MemorySecrets, MemoryXref};
+use waybill::mapping::{CachedMappings, MappingTables, Target};
+use waybill::messages::{Envelope, FulfillmentEvent};
+use waybill::ports::{SalesforceApi, WmsConnector, WmsRef, WmsSystem, XrefStore};
+use waybill_simulators::logiwa::{LogiwaSeed, ShipRequest};
+use waybill_simulators::{
+    FaultRule, LogiwaConfig as SimLogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig as SimSfConfig,
+    SalesforceSim, SalesforceState,
+};
+
+const DLQ: &str = "https://sqs.local/fulfillment-events-dlq";
+const LOGIWA_WH: &str = "4b8aa8cc-2685-4cbd-87c6-4fa90c14b70c";
+const LOGIWA_CLIENT: &str = "7546ad2f-81d1-4308-b744-2e29af43fc16";
+
+struct Harness {
+    app: App,
+    xref: Arc<MemoryXref>,
+    sf: RunningSim<SalesforceState>,
+    logiwa: RunningSim<LogiwaState>,
+    sf_api: Arc<SalesforceOm>,
+    wms: Arc<Logiwa>,
+    fo_id: SalesforceId,
+}
+
+fn tables() -> MappingTables {
+    let t = |v: &str| Target { value: v.into(), factor: None, service: None };
+    let mut m = MappingTables::default();
+    m.sku.passthrough = true;
+    m.unit.entries.insert("Each".into(), t("Unit"));
+    m.warehouse.entries.insert("WH1".into(), t(LOGIWA_WH));
+    m.carrier.entries.insert("UPS Ground".into(), Target { value: "UPS".into(), factor: None, service: Some("Ground".into()) });
+    m
+}
+
+async fn harness() -> Harness {
+    let sf = SalesforceSim::start(SimSfConfig { seed: waybill_simulators::salesforce::demo_seed(), ..SimSfConfig::default() })
+        .await
+        .expect("salesforce sim");
+    let logiwa = LogiwaSim::start(SimLogiwaConfig { seed: LogiwaSeed::demo(), ..SimLogiwaConfig::default() }).await.expect("logiwa sim");
+    let secrets = Arc::new(
+        MemorySecrets::new()
+            .with("sf", &json!({"login_url": sf.base_url(), "client_id": "waybill-sim-client", "client_secret": "waybill-sim-secret"}).to_string())
+            .with(
+                "logiwa",
+                &json!({"base_url": logiwa.base_url(), "email": "sim@waybill.test", "password": "sim-password", "client_identifier": LOGIWA_CLIENT})
+                    .to_string(),
+            ),
+    );
+    let sf_api = Arc::new(SalesforceOm::new(SalesforceConfig::new("sf"), secrets.clone()).expect("sf"));
+    let wms = Arc::new(Logiwa::new(LogiwaConfig::new("logiwa"), secrets).expect("logiwa"));
+    let xref = Arc::new(MemoryXref::new());
+    let fo_id = SalesforceId::parse(sf.state().records("FulfillmentOrder")[0]["Id"].as_str().expect("id")).expect("fo id");
+    let app = App {
+        config: Config { dlq_url: DLQ.into(), max_receive_count: 3, status_on_shipped: Some("Fulfilled".into()), concurrency: 4 },
+        ports: Ports {
+            queue: Arc::new(MemoryQueue::new()),
+            salesforce: sf_api.clone(),
+            wms: wms.clone(),
+            xref: xref.clone(),
+            mappings: Arc::new(CachedMappings::new(Arc::new(MemoryMappings::new(tables())), Duration::from_secs(60))),
+        },
+    };
+    Harness { app, xref, sf, logiwa, sf_api, wms, fo_id }
+}
+
+/// Puts the seeded FulfillmentOrder into Logiwa (as the orders consumer would) and links it.
+async fn create_in_logiwa(h: &Harness, link: bool) -> WmsRef {
+    let graphs = h.sf_api.fetch_orders(std::slice::from_ref(&h.fo_id)).await.expect("fetch");
+    let order = graphs[&h.fo_id].as_ref().expect("valid order");
+    let created = h.wms.create_order(&tables().map_order(order).expect("mapped")).await.expect("created");
+    if link {
+        h.xref.link(&h.fo_id, &created).await.expect("link");
+    }
+    created
+}
+
+fn event_for(r: &WmsRef, n: u32) -> SqsMessage {
+    let body = Envelope::new(
+        CorrelationId::generate(),
+        FulfillmentEvent {
+            system: WmsSystem::Logiwa,
+            topic: "wms/shipmentorder/shipment".into(),
+            event_key: format!("k-{n}"),
+            order_code: r.code.clone(),
+            wms_order_id: Some(r.id.clone()),
+            status: Some("Shipped".into()),
+            received_at: time::OffsetDateTime::now_utc(),
+        },
+    )
+    .to_outbound()
+    .expect("body")
+    .body;
+    let mut m = SqsMessage::default();
+    m.message_id = Some(format!("m{n}"));
+    m.body = Some(body);
+    m.event_source = Some("aws:sqs".into());
+    m.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+    m
+}
+
+async fn run(h: &Harness, records: Vec<SqsMessage>) -> Value {
+    let mut e = SqsEvent::default();
+    e.records = records;
+    h.app.handle(LambdaEvent::new(serde_json::to_value(e).expect("event"), Context::default())).await.expect("batch")
+}
+
+fn shipments_for(h: &Harness) -> Vec<Value> {
+    h.sf.state().find("Shipment", "FulfillmentOrderId", h.fo_id.as_str())
+}
+
+fn ship(h: &Harness, code: &str) {
+    let client = uuid::Uuid::parse_str(LOGIWA_CLIENT).expect("uuid");
+    h.logiwa.state().ship(code, Some(client), ShipRequest::default()).expect("shipped");
+}
+
+#[tokio::test]
+async fn a_shipped_order_is_written_back_as_a_shipment_with_items_and_the_order_fulfilled() {
+    // Given an order in Logiwa, linked, and shipped there
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    // When its shipment event is processed (twice: a redelivery)
+    let first = run(&h, vec![event_for(&r, 1)]).await;
+    let second = run(&h, vec![event_for(&r, 2)]).await;
+    // Then Salesforce has exactly one Shipment with the tracking number and its items, and the FO is Fulfilled
+    assert_eq!(first["batchItemFailures"], json!([]), "{first}");
+    assert_eq!(second["batchItemFailures"], json!([]), "{second}");
+    let shipments = shipments_for(&h);
+    assert_eq!(shipments.len(), 1, "{shipments:?}");
+    assert!(shipments[0]["TrackingNumber"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(shipments[0]["Provider"], "UPS");
+    let items = h.sf.state().find("ShipmentItem", "ShipmentId", shipments[0]["Id"].as_str().expect("id"));
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["Quantity"].as_f64(), Some(2.0));
+    assert_eq!(h.sf.state().record("FulfillmentOrder", h.fo_id.as_str()).expect("fo")["Status"], "Fulfilled");
+}
+
+#[tokio::test]
+async fn a_salesforce_5xx_that_committed_is_retried_and_leaves_one_shipment() {
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    // Salesforce applies the Shipment upsert, then answers 500
+    h.sf.state().add_fault(FaultRule::commit_then_fail().method("PATCH").path_contains("/composite/sobjects/Shipment/").times(1));
+    let resp = run(&h, vec![event_for(&r, 1)]).await;
+    // The record either succeeded after the adapter's own retry, or was handed back to SQS; either way,
+    // processing it (again) converges on one Shipment.
+    if resp["batchItemFailures"] != json!([]) {
+        let again = run(&h, vec![event_for(&r, 1)]).await;
+        assert_eq!(again["batchItemFailures"], json!([]), "{again}");
+    }
+    assert_eq!(shipments_for(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_shipment_for_an_order_not_linked_yet_is_retried_not_dropped() {
+    let h = harness().await;
+    let r = create_in_logiwa(&h, false).await;
+    ship(&h, &r.code);
+    let resp = run(&h, vec![event_for(&r, 1)]).await;
+    assert_eq!(resp["batchItemFailures"], json!([{"itemIdentifier": "m1"}]));
+    assert!(shipments_for(&h).is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_record_in_the_batch_does_not_stop_the_good_one() {
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    let mut poison = SqsMessage::default();
+    poison.message_id = Some("poison".into());
+    poison.body = Some(r#"{"messageType":"order.notification","schemaVersion":1}"#.into());
+    poison.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+    poison.event_source = Some("aws:sqs".into());
+    let resp = run(&h, vec![poison, event_for(&r, 1)]).await;
+    // The poison body is parked (permanent), so neither is reported for retry; the good one is written.
+    assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
+    assert_eq!(shipments_for(&h).len(), 1);
+}
