@@ -25,9 +25,19 @@ fn order(lines: usize) -> Order {
         },
         status: "Allocated".into(),
         account_name: Some("Acme".into()),
-        ship_to: Address { name: "Ada".into(), street: vec!["1 Main".into()], city: "X".into(), country: "US".into(), ..Address::default() },
+        ship_to: Address {
+            name: "Ada".into(),
+            street: vec!["1 Main".into()],
+            city: "X".into(),
+            country: "US".into(),
+            ..Address::default()
+        },
         bill_to: None,
-        service_level: ServiceLevel { carrier: None, service: None, method: "GROUND".into() },
+        service_level: ServiceLevel {
+            carrier: None,
+            service: None,
+            method: "GROUND".into(),
+        },
         fulfilled_from: LocationCode::parse("LOC-EAST").expect("loc"),
         currency: CurrencyCode::parse("USD").expect("cur"),
         ordered_at: datetime!(2026-11-23 0:00 UTC),
@@ -48,14 +58,25 @@ fn order(lines: usize) -> Order {
 }
 
 fn tables(lines: usize) -> MappingTables {
-    let t = |v: &str| Target { value: v.into(), factor: None, service: None };
+    let t = |v: &str| Target {
+        value: v.into(),
+        factor: None,
+        service: None,
+    };
     let mut m = MappingTables::default();
     for i in 0..lines {
         m.sku.entries.insert(format!("SKU-{i}"), t(&format!("LW-SKU-{i}")));
     }
     m.unit.entries.insert("Each".into(), t("Unit"));
     m.warehouse.entries.insert("LOC-EAST".into(), t("Main Warehouse"));
-    m.carrier.entries.insert("GROUND".into(), Target { value: "UPS".into(), factor: None, service: Some("Ground".into()) });
+    m.carrier.entries.insert(
+        "GROUND".into(),
+        Target {
+            value: "UPS".into(),
+            factor: None,
+            service: Some("Ground".into()),
+        },
+    );
     m
 }
 
@@ -75,7 +96,16 @@ fn benches(c: &mut Criterion) {
     let body = vec![b'x'; 1024];
     let sig = sign(b"key", 1_700_000_000, &body);
     c.bench_function("verify_signature_1KiB", |b| {
-        b.iter(|| verify_signature(b"key", Some("1700000000"), Some(&sig), &body, 1_700_000_000, Duration::from_secs(300)))
+        b.iter(|| {
+            verify_signature(
+                b"key",
+                Some("1700000000"),
+                Some(&sig),
+                &body,
+                1_700_000_000,
+                Duration::from_secs(300),
+            )
+        })
     });
 
     let note = Envelope::new(
@@ -89,14 +119,21 @@ fn benches(c: &mut Criterion) {
         },
     );
     let raw = note.to_outbound().expect("msg").body;
-    c.bench_function("parse_order_notification", |b| b.iter(|| Envelope::<OrderNotification>::parse(&raw)));
+    c.bench_function("parse_order_notification", |b| {
+        b.iter(|| Envelope::<OrderNotification>::parse(&raw))
+    });
 
     let o = order(20);
     let t = tables(20);
     c.bench_function("map_order_20_lines", |b| b.iter(|| t.map_order(&o)));
 
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let opts = BatchOptions { function: "bench", concurrency: 5, dlq_url: Some("dlq".into()), max_receive_count: 5 };
+    let opts = BatchOptions {
+        function: "bench",
+        concurrency: 5,
+        dlq_url: Some("dlq".into()),
+        max_receive_count: 5,
+    };
     let queue = MemoryQueue::new();
     c.bench_function("batch_per_record_10_records", |b| {
         b.iter_batched(
@@ -112,7 +149,11 @@ fn benches(c: &mut Criterion) {
                     .collect();
                 e
             },
-            |event| rt.block_on(batch::per_record(event, &opts, &queue, |_r| async { Ok::<(), Never>(()) })),
+            |event| {
+                rt.block_on(batch::per_record(event, &opts, &queue, |_r| async {
+                    Ok::<(), Never>(())
+                }))
+            },
             BatchSize::SmallInput,
         )
     });

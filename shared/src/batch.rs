@@ -408,7 +408,8 @@ mod tests {
         let mut m = SqsMessage::default();
         m.message_id = Some(id.to_owned());
         m.body = Some(body.to_owned());
-        m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
         let mut a = SqsMessageAttribute::default();
         a.string_value = Some("cid-1".into());
         a.data_type = Some("String".into());
@@ -423,7 +424,12 @@ mod tests {
     }
 
     fn opts() -> BatchOptions {
-        BatchOptions { function: "test-fn", concurrency: 4, dlq_url: Some(DLQ.into()), max_receive_count: 3 }
+        BatchOptions {
+            function: "test-fn",
+            concurrency: 4,
+            dlq_url: Some(DLQ.into()),
+            max_receive_count: 3,
+        }
     }
 
     async fn outcome(body: &str) -> Result<(), TestError> {
@@ -439,9 +445,12 @@ mod tests {
     #[tokio::test]
     async fn a_transient_failure_is_reported_for_retry_and_the_rest_succeed() {
         let q = MemoryQueue::new();
-        let report = per_record(event(vec![msg("a", "ok", 1), msg("b", "transient", 1), msg("c", "ok", 1)]), &opts(), &q, |r| async move {
-            outcome(&r.body).await
-        })
+        let report = per_record(
+            event(vec![msg("a", "ok", 1), msg("b", "transient", 1), msg("c", "ok", 1)]),
+            &opts(),
+            &q,
+            |r| async move { outcome(&r.body).await },
+        )
         .await;
         assert_eq!(report.retried, vec!["b".to_owned()]);
         let mut ok = report.succeeded.clone();
@@ -456,14 +465,23 @@ mod tests {
     #[tokio::test]
     async fn a_permanent_failure_is_parked_at_once_with_its_reason() {
         let q = MemoryQueue::new();
-        let report = per_record(event(vec![msg("a", "permanent", 1)]), &opts(), &q, |r| async move { outcome(&r.body).await }).await;
+        let report = per_record(event(vec![msg("a", "permanent", 1)]), &opts(), &q, |r| async move {
+            outcome(&r.body).await
+        })
+        .await;
         assert!(report.retried.is_empty());
         assert_eq!(report.parked, vec![("a".to_owned(), "TEST_ERROR".to_owned())]);
         let parked = q.sent(DLQ);
         assert_eq!(parked.len(), 1);
         assert_eq!(parked[0].body, "permanent");
         assert_eq!(parked[0].correlation_id.as_str(), "cid-1");
-        let attr = |k: &str| parked[0].attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let attr = |k: &str| {
+            parked[0]
+                .attributes
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
         assert_eq!(attr(attrs::ERROR_CODE).as_deref(), Some("TEST_ERROR"));
         assert_eq!(attr(attrs::ERROR_CLASS).as_deref(), Some("permanent"));
         assert_eq!(attr(attrs::ERROR_REASON).as_deref(), Some("no mapping for SKU X"));
@@ -473,19 +491,29 @@ mod tests {
     #[tokio::test]
     async fn a_transient_failure_on_its_last_receive_is_parked_instead_of_retried() {
         let q = MemoryQueue::new();
-        let report = per_record(event(vec![msg("a", "transient", 3)]), &opts(), &q, |r| async move { outcome(&r.body).await }).await;
+        let report = per_record(event(vec![msg("a", "transient", 3)]), &opts(), &q, |r| async move {
+            outcome(&r.body).await
+        })
+        .await;
         assert!(report.retried.is_empty());
         assert_eq!(q.sent(DLQ).len(), 1);
-        let receive = q.sent(DLQ)[0].attributes.iter().find(|(k, _)| k == attrs::RECEIVE_COUNT).map(|(_, v)| v.clone());
+        let receive = q.sent(DLQ)[0]
+            .attributes
+            .iter()
+            .find(|(k, _)| k == attrs::RECEIVE_COUNT)
+            .map(|(_, v)| v.clone());
         assert_eq!(receive.as_deref(), Some("3"));
     }
 
     #[tokio::test]
     async fn a_panicking_record_fails_only_itself() {
         let q = MemoryQueue::new();
-        let report = per_record(event(vec![msg("a", "ok", 1), msg("p", "panic", 1), msg("c", "ok", 1)]), &opts(), &q, |r| async move {
-            outcome(&r.body).await
-        })
+        let report = per_record(
+            event(vec![msg("a", "ok", 1), msg("p", "panic", 1), msg("c", "ok", 1)]),
+            &opts(),
+            &q,
+            |r| async move { outcome(&r.body).await },
+        )
         .await;
         assert_eq!(report.retried, vec!["p".to_owned()]);
         assert_eq!(report.succeeded.len(), 2);
@@ -495,17 +523,22 @@ mod tests {
     async fn a_panicking_batch_handler_is_retried_record_by_record_so_only_the_poison_fails() {
         let q = MemoryQueue::new();
         let calls = AtomicUsize::new(0);
-        let report = batched(event(vec![msg("a", "ok", 1), msg("p", "panic", 1), msg("c", "ok", 1)]), &opts(), &q, |records: Vec<Record>| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                let mut out = HashMap::new();
-                for r in records {
-                    let res = outcome(&r.body).await;
-                    out.insert(r.message_id, res);
+        let report = batched(
+            event(vec![msg("a", "ok", 1), msg("p", "panic", 1), msg("c", "ok", 1)]),
+            &opts(),
+            &q,
+            |records: Vec<Record>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let mut out = HashMap::new();
+                    for r in records {
+                        let res = outcome(&r.body).await;
+                        out.insert(r.message_id, res);
+                    }
+                    out
                 }
-                out
-            }
-        })
+            },
+        )
         .await;
         // One whole-batch call, then one per record.
         assert_eq!(calls.load(Ordering::SeqCst), 4);
@@ -516,11 +549,16 @@ mod tests {
     #[tokio::test]
     async fn a_record_the_batch_handler_forgot_is_retried_not_dropped() {
         let q = MemoryQueue::new();
-        let report = batched(event(vec![msg("a", "ok", 1), msg("b", "ok", 1)]), &opts(), &q, |_records: Vec<Record>| async move {
-            let mut out: HashMap<String, Result<(), TestError>> = HashMap::new();
-            out.insert("a".into(), Ok(()));
-            out
-        })
+        let report = batched(
+            event(vec![msg("a", "ok", 1), msg("b", "ok", 1)]),
+            &opts(),
+            &q,
+            |_records: Vec<Record>| async move {
+                let mut out: HashMap<String, Result<(), TestError>> = HashMap::new();
+                out.insert("a".into(), Ok(()));
+                out
+            },
+        )
         .await;
         assert_eq!(report.retried, vec!["b".to_owned()]);
     }
@@ -529,7 +567,10 @@ mod tests {
     async fn when_parking_fails_the_record_is_left_for_the_redrive_policy() {
         let q = MemoryQueue::new();
         q.fail_next_calls(1);
-        let report = per_record(event(vec![msg("a", "permanent", 1)]), &opts(), &q, |r| async move { outcome(&r.body).await }).await;
+        let report = per_record(event(vec![msg("a", "permanent", 1)]), &opts(), &q, |r| async move {
+            outcome(&r.body).await
+        })
+        .await;
         assert_eq!(report.retried, vec!["a".to_owned()]);
         assert!(report.parked.is_empty());
     }

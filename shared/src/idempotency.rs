@@ -201,7 +201,10 @@ mod tests {
                 .expect("ok");
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        let again = idem.run("k1", &"payload", 0, || async { Ok::<_, Boom>(7u32) }).await.expect("ok");
+        let again = idem
+            .run("k1", &"payload", 0, || async { Ok::<_, Boom>(7u32) })
+            .await
+            .expect("ok");
         assert_eq!(again, Outcome::Replayed(Some(42)));
     }
 
@@ -211,7 +214,10 @@ mod tests {
         let idem = Idempotency::new(&store, "fn", Duration::from_secs(60));
         let first = idem.run("k2", &"p", 0, || async { Err::<u32, _>(Boom) }).await;
         assert!(matches!(first, Err(RunError::Operation(Boom))));
-        let second = idem.run("k2", &"p", 0, || async { Ok::<_, Boom>(1u32) }).await.expect("ok");
+        let second = idem
+            .run("k2", &"p", 0, || async { Ok::<_, Boom>(1u32) })
+            .await
+            .expect("ok");
         assert_eq!(second, Outcome::Executed(1));
     }
 
@@ -219,9 +225,16 @@ mod tests {
     async fn the_same_key_with_another_payload_is_refused() {
         let store = MemoryIdempotency::new();
         let idem = Idempotency::new(&store, "fn", Duration::from_secs(60));
-        idem.run("k3", &"a", 0, || async { Ok::<_, Boom>(1u32) }).await.expect("ok");
-        let err = idem.run("k3", &"b", 0, || async { Ok::<_, Boom>(1u32) }).await.expect_err("mismatch");
-        let RunError::Store(inner) = err else { panic!("expected a store error") };
+        idem.run("k3", &"a", 0, || async { Ok::<_, Boom>(1u32) })
+            .await
+            .expect("ok");
+        let err = idem
+            .run("k3", &"b", 0, || async { Ok::<_, Boom>(1u32) })
+            .await
+            .expect_err("mismatch");
+        let RunError::Store(inner) = err else {
+            panic!("expected a store error")
+        };
         assert!(matches!(inner, IdempotencyError::PayloadMismatch { .. }));
         assert_eq!(inner.code(), "IDEMPOTENCY_PAYLOAD_MISMATCH");
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fakes;
 pub mod http;
 pub mod idempotency;
+pub mod ingest;
 pub mod invocation;
 pub mod mapping;
 pub mod messages;

@@ -29,8 +29,15 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
-    let sf = SalesforceSim::start(SimSfConfig::default()).await.expect("salesforce sim");
-    let logiwa = LogiwaSim::start(SimLogiwaConfig { seed: LogiwaSeed::demo(), ..SimLogiwaConfig::default() }).await.expect("logiwa sim");
+    let sf = SalesforceSim::start(SimSfConfig::default())
+        .await
+        .expect("salesforce sim");
+    let logiwa = LogiwaSim::start(SimLogiwaConfig {
+        seed: LogiwaSeed::demo(),
+        ..SimLogiwaConfig::default()
+    })
+    .await
+    .expect("logiwa sim");
     let secrets = Arc::new(
         MemorySecrets::new()
             .with("sf", &json!({"login_url": sf.base_url(), "client_id": "waybill-sim-client", "client_secret": "waybill-sim-secret"}).to_string())
@@ -40,27 +47,44 @@ async fn harness() -> Harness {
                     .to_string(),
             ),
     );
-    let t = |v: &str| Target { value: v.into(), factor: None, service: None };
+    let t = |v: &str| Target {
+        value: v.into(),
+        factor: None,
+        service: None,
+    };
     let mut tables = MappingTables::default();
     tables.sku.passthrough = true;
     tables.unit.entries.insert("Each".into(), t("Unit"));
     tables.warehouse.entries.insert("WH1".into(), t(LOGIWA_WH));
     let watermarks = Arc::new(MemoryWatermarks::new());
     let app = App {
-        config: Config { warehouses: vec![LOGIWA_WH.into()] },
+        config: Config {
+            warehouses: vec![LOGIWA_WH.into()],
+        },
         ports: Ports {
             wms: Arc::new(Logiwa::new(LogiwaConfig::new("logiwa"), secrets.clone()).expect("logiwa")),
             salesforce: Arc::new(SalesforceOm::new(SalesforceConfig::new("sf"), secrets).expect("sf")),
             positions: Arc::new(MemoryPositions::new()),
             watermarks: watermarks.clone(),
-            mappings: Arc::new(CachedMappings::new(Arc::new(MemoryMappings::new(tables)), Duration::from_secs(60))),
+            mappings: Arc::new(CachedMappings::new(
+                Arc::new(MemoryMappings::new(tables)),
+                Duration::from_secs(60),
+            )),
         },
     };
-    Harness { app, sf, logiwa, watermarks }
+    Harness {
+        app,
+        sf,
+        logiwa,
+        watermarks,
+    }
 }
 
 async fn poll(h: &Harness) -> Result<Value, String> {
-    h.app.handle(LambdaEvent::new(json!({}), Context::default())).await.map_err(|e| e.to_string())
+    h.app
+        .handle(LambdaEvent::new(json!({}), Context::default()))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn add_stock(h: &Harness, sku: &str, qty: i32) {
@@ -83,7 +107,9 @@ async fn the_first_poll_sends_every_position_and_the_next_sends_only_changes() {
     assert_eq!(first["warehouses"][0]["changed"], 1, "{first}");
     assert_eq!(first["warehouses"][0]["accepted"], 1);
     assert_eq!(second["warehouses"][0]["changed"], 0, "{second}");
-    let rec = h.sf.state().find("Inventory_Position__c", "Waybill_Position_Key__c", "WH1#SKU-1");
+    let rec =
+        h.sf.state()
+            .find("Inventory_Position__c", "Waybill_Position_Key__c", "WH1#SKU-1");
     assert_eq!(rec.len(), 1);
     assert_eq!(rec[0]["On_Hand__c"].as_f64(), Some(40.0));
     assert_eq!(rec[0]["Unit__c"], "Each");
@@ -92,7 +118,9 @@ async fn the_first_poll_sends_every_position_and_the_next_sends_only_changes() {
     let third = poll(&h).await.expect("third poll");
     // Then only that position is sent, with the new quantity
     assert_eq!(third["warehouses"][0]["changed"], 1, "{third}");
-    let rec = h.sf.state().find("Inventory_Position__c", "Waybill_Position_Key__c", "WH1#SKU-1");
+    let rec =
+        h.sf.state()
+            .find("Inventory_Position__c", "Waybill_Position_Key__c", "WH1#SKU-1");
     assert_eq!(rec[0]["On_Hand__c"].as_f64(), Some(45.0));
 }
 
@@ -100,7 +128,11 @@ async fn the_first_poll_sends_every_position_and_the_next_sends_only_changes() {
 async fn the_watermark_does_not_move_while_salesforce_rejects_a_position() {
     let h = harness().await;
     let stream = format!("inventory#logiwa#{LOGIWA_WH}");
-    h.sf.state().add_fault(FaultRule::status(400).method("PATCH").path_contains("/composite/sobjects/Inventory_Position__c"));
+    h.sf.state().add_fault(
+        FaultRule::status(400)
+            .method("PATCH")
+            .path_contains("/composite/sobjects/Inventory_Position__c"),
+    );
     let first = poll(&h).await;
     // A 400 on the whole collection call is a Salesforce rejection of the request: the poll fails,
     // nothing is recorded as sent, and the watermark stays put.
@@ -108,7 +140,10 @@ async fn the_watermark_does_not_move_while_salesforce_rejects_a_position() {
     assert_eq!(h.watermarks.get(&stream).await.expect("get"), None);
     h.sf.state().clear_faults();
     let ok = poll(&h).await.expect("poll after the fault");
-    assert_eq!(ok["warehouses"][0]["changed"], 1, "nothing was recorded as sent before: {ok}");
+    assert_eq!(
+        ok["warehouses"][0]["changed"], 1,
+        "nothing was recorded as sent before: {ok}"
+    );
     assert_eq!(ok["warehouses"][0]["watermarkAdvanced"], true);
     assert!(h.watermarks.get(&stream).await.expect("get").is_some());
 }
@@ -117,11 +152,31 @@ async fn the_watermark_does_not_move_while_salesforce_rejects_a_position() {
 async fn a_position_with_no_sku_mapping_is_skipped_and_counted() {
     let h = harness().await;
     let mut tables = MappingTables::default();
-    tables.unit.entries.insert("Each".into(), Target { value: "Unit".into(), factor: None, service: None });
-    tables.warehouse.entries.insert("WH1".into(), Target { value: LOGIWA_WH.into(), factor: None, service: None });
+    tables.unit.entries.insert(
+        "Each".into(),
+        Target {
+            value: "Unit".into(),
+            factor: None,
+            service: None,
+        },
+    );
+    tables.warehouse.entries.insert(
+        "WH1".into(),
+        Target {
+            value: LOGIWA_WH.into(),
+            factor: None,
+            service: None,
+        },
+    );
     let mut app = h.app.clone();
-    app.ports.mappings = Arc::new(CachedMappings::new(Arc::new(MemoryMappings::new(tables)), Duration::from_secs(60)));
-    let report = app.handle(LambdaEvent::new(json!({}), Context::default())).await.expect("poll");
+    app.ports.mappings = Arc::new(CachedMappings::new(
+        Arc::new(MemoryMappings::new(tables)),
+        Duration::from_secs(60),
+    ));
+    let report = app
+        .handle(LambdaEvent::new(json!({}), Context::default()))
+        .await
+        .expect("poll");
     assert_eq!(report["warehouses"][0]["unmapped"], 1, "{report}");
     assert_eq!(report["warehouses"][0]["changed"], 0);
     assert!(h.sf.state().records("Inventory_Position__c").is_empty());

@@ -12,9 +12,8 @@ use tracing::{info, warn};
 use waybill::domain::{CorrelationId, EventId, SalesforceId, SourceSystem};
 use waybill::error::{chain, Classified};
 use waybill::http::{self, ApiError};
-use waybill::idempotency::{Idempotency, Outcome, RunError};
+use waybill::ingest::Enqueue;
 use waybill::messages::{Envelope, OrderNotification};
-use waybill::ports::{IdempotencyError, QueueError};
 use waybill::webhook_auth::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use crate::{App, FUNCTION};
@@ -48,33 +47,6 @@ struct Accepted<'a> {
     record_id: &'a str,
     duplicate: bool,
     correlation_id: &'a str,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum EnqueueError {
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error("queue refused the message: {0}")]
-    Refused(String),
-    #[error("could not serialise the message: {0}")]
-    Serialize(#[from] serde_json::Error),
-}
-
-impl Classified for EnqueueError {
-    fn class(&self) -> waybill::error::FailureClass {
-        match self {
-            Self::Queue(e) => e.class(),
-            Self::Refused(_) => waybill::error::FailureClass::Transient,
-            Self::Serialize(_) => waybill::error::FailureClass::Permanent,
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            Self::Queue(e) => e.code(),
-            Self::Refused(_) => "QUEUE_REFUSED",
-            Self::Serialize(_) => "SERIALIZE",
-        }
-    }
 }
 
 /// Handles one HTTP request; never fails: every problem is an HTTP answer with a code.
@@ -149,50 +121,24 @@ async fn accept(
         },
     );
     // The dedup payload is what must not change under one event id: the record it points at.
-    let payload = (object, record_id.as_str());
-    let idem = Idempotency::new(app.ports.idempotency.as_ref(), FUNCTION, cfg.event_dedup_window);
-    let outcome = idem
-        .run(&format!("event#{}", event_id.as_str()), &payload, 0, || async {
-            let failed = app
-                .ports
-                .queue
-                .publish(&cfg.orders_queue_url, &[message.to_outbound()?])
-                .await?;
-            match failed.first() {
-                None => Ok::<_, EnqueueError>(true),
-                Some(f) => Err(EnqueueError::Refused(format!("{}: {}", f.code, f.message))),
-            }
-        })
-        .await;
-
-    let duplicate = match outcome {
-        Ok(Outcome::Executed(_)) => false,
-        Ok(Outcome::Replayed(_)) => true,
-        Err(RunError::InProgress { .. }) => {
-            return Err(ApiError::new(
-                409,
-                "EVENT_IN_PROGRESS",
-                "this event id is being processed; retry shortly",
-            )
-            .field("eventId"))
-        }
-        Err(RunError::Store(IdempotencyError::PayloadMismatch { .. })) => {
-            return Err(ApiError::new(
-                409,
-                "EVENT_ID_REUSED",
-                "this event id was already used for another record",
-            )
-            .field("eventId"))
-        }
-        Err(e) => {
-            warn!(correlation_id = %cid, error.code = e.code(), error.message = %chain(&e), "could not enqueue notification");
-            return Err(ApiError::new(
-                503,
-                "TEMPORARILY_UNAVAILABLE",
-                "could not accept the event right now; retry later",
-            ));
-        }
-    };
+    let outbound = message
+        .to_outbound()
+        .map_err(|e| ApiError::new(500, "SERIALIZE", e.to_string()))?;
+    let duplicate = Enqueue {
+        store: app.ports.idempotency.as_ref(),
+        queue: app.ports.queue.as_ref(),
+        function: FUNCTION,
+        window: cfg.event_dedup_window,
+        queue_url: &cfg.orders_queue_url,
+    }
+    .once(
+        event_id.as_str(),
+        "eventId",
+        &(object, record_id.as_str()),
+        &outbound,
+        cid,
+    )
+    .await?;
     info!(correlation_id = %cid, event_id = %event_id, sf_id = %record_id, duplicate, "notification accepted");
     Ok(http::json_response(
         202,

@@ -16,7 +16,10 @@ use waybill::fakes::{MemoryIdempotency, MemoryMappings, MemoryQueue, MemorySecre
 use waybill::mapping::{CachedMappings, MappingTables, Target};
 use waybill::messages::{Envelope, OrderNotification};
 use waybill_simulators::logiwa::LogiwaSeed;
-use waybill_simulators::{LogiwaConfig as SimLogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig as SimSfConfig, SalesforceSim, SalesforceState};
+use waybill_simulators::{
+    LogiwaConfig as SimLogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig as SimSfConfig,
+    SalesforceSim, SalesforceState,
+};
 
 const DLQ: &str = "https://sqs.local/orders-dlq";
 const LOGIWA_WH: &str = "4b8aa8cc-2685-4cbd-87c6-4fa90c14b70c";
@@ -32,20 +35,39 @@ struct Harness {
 }
 
 fn tables() -> MappingTables {
-    let t = |v: &str| Target { value: v.into(), factor: None, service: None };
+    let t = |v: &str| Target {
+        value: v.into(),
+        factor: None,
+        service: None,
+    };
     let mut m = MappingTables::default();
     m.sku.passthrough = true;
     m.unit.entries.insert("Each".into(), t("Unit"));
     m.warehouse.entries.insert("WH1".into(), t(LOGIWA_WH));
-    m.carrier.entries.insert("UPS Ground".into(), Target { value: "UPS".into(), factor: None, service: Some("Ground".into()) });
+    m.carrier.entries.insert(
+        "UPS Ground".into(),
+        Target {
+            value: "UPS".into(),
+            factor: None,
+            service: Some("Ground".into()),
+        },
+    );
     m
 }
 
 async fn harness(tables: MappingTables) -> Harness {
-    let sf = SalesforceSim::start(SimSfConfig { seed: waybill_simulators::salesforce::demo_seed(), ..SimSfConfig::default() })
-        .await
-        .expect("salesforce sim");
-    let logiwa = LogiwaSim::start(SimLogiwaConfig { seed: LogiwaSeed::demo(), ..SimLogiwaConfig::default() }).await.expect("logiwa sim");
+    let sf = SalesforceSim::start(SimSfConfig {
+        seed: waybill_simulators::salesforce::demo_seed(),
+        ..SimSfConfig::default()
+    })
+    .await
+    .expect("salesforce sim");
+    let logiwa = LogiwaSim::start(SimLogiwaConfig {
+        seed: LogiwaSeed::demo(),
+        ..SimLogiwaConfig::default()
+    })
+    .await
+    .expect("logiwa sim");
     let secrets = Arc::new(
         MemorySecrets::new()
             .with(
@@ -60,7 +82,10 @@ async fn harness(tables: MappingTables) -> Harness {
     );
     let queue = Arc::new(MemoryQueue::new());
     let xref = Arc::new(MemoryXref::new());
-    let fo_id = sf.state().records("FulfillmentOrder")[0]["Id"].as_str().expect("fo id").to_owned();
+    let fo_id = sf.state().records("FulfillmentOrder")[0]["Id"]
+        .as_str()
+        .expect("fo id")
+        .to_owned();
     let app = App {
         config: Config {
             orders_queue_url: "https://sqs.local/orders".into(),
@@ -82,10 +107,20 @@ async fn harness(tables: MappingTables) -> Harness {
             salesforce: Arc::new(SalesforceOm::new(SalesforceConfig::new("sf"), secrets.clone()).expect("sf")),
             wms: Arc::new(Logiwa::new(LogiwaConfig::new("logiwa"), secrets).expect("logiwa")),
             xref: xref.clone(),
-            mappings: Arc::new(CachedMappings::new(Arc::new(MemoryMappings::new(tables)), Duration::from_secs(60))),
+            mappings: Arc::new(CachedMappings::new(
+                Arc::new(MemoryMappings::new(tables)),
+                Duration::from_secs(60),
+            )),
         },
     };
-    Harness { app, queue, xref, sf, logiwa, fo_id }
+    Harness {
+        app,
+        queue,
+        xref,
+        sf,
+        logiwa,
+        fo_id,
+    }
 }
 
 fn record(message_id: &str, body: String, receive_count: u32) -> SqsMessage {
@@ -93,7 +128,8 @@ fn record(message_id: &str, body: String, receive_count: u32) -> SqsMessage {
     m.message_id = Some(message_id.into());
     m.body = Some(body);
     m.event_source = Some("aws:sqs".into());
-    m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
     m
 }
 
@@ -116,25 +152,53 @@ fn notification(fo_id: &str, event_id: &str) -> String {
 async fn run(h: &Harness, records: Vec<SqsMessage>) -> Value {
     let mut e = SqsEvent::default();
     e.records = records;
-    h.app.handle(LambdaEvent::new(serde_json::to_value(e).expect("event"), Context::default())).await.expect("batch")
+    h.app
+        .handle(LambdaEvent::new(
+            serde_json::to_value(e).expect("event"),
+            Context::default(),
+        ))
+        .await
+        .expect("batch")
 }
 
 fn logiwa_codes(h: &Harness) -> Vec<String> {
-    h.logiwa.state().shipment_orders().iter().filter_map(|o| o["code"].as_str().map(str::to_owned)).collect()
+    h.logiwa
+        .state()
+        .shipment_orders()
+        .iter()
+        .filter_map(|o| o["code"].as_str().map(str::to_owned))
+        .collect()
 }
 
 #[tokio::test]
 async fn a_fulfillment_order_is_created_in_logiwa_once_linked_and_marked_assigned() {
     // Given a seeded FulfillmentOrder and two notifications for it in one batch plus a later redelivery
     let h = harness(tables()).await;
-    let fo_number = h.sf.state().records("FulfillmentOrder")[0]["FulfillmentOrderNumber"].as_str().expect("number").to_owned();
+    let fo_number = h.sf.state().records("FulfillmentOrder")[0]["FulfillmentOrderNumber"]
+        .as_str()
+        .expect("number")
+        .to_owned();
     // When the consumer processes them
-    let resp = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1), record("m2", notification(&h.fo_id, "e2"), 1)]).await;
+    let resp = run(
+        &h,
+        vec![
+            record("m1", notification(&h.fo_id, "e1"), 1),
+            record("m2", notification(&h.fo_id, "e2"), 1),
+        ],
+    )
+    .await;
     // Then the second notification of the same order in the same batch found the first one's lock
     // and is handed back to SQS for a retry, instead of racing it into a second create
     assert_eq!(resp["batchItemFailures"], json!([{"itemIdentifier": "m2"}]), "{resp}");
     // ...and its redelivery, like any later notification, is a no-op
-    let again = run(&h, vec![record("m2", notification(&h.fo_id, "e2"), 2), record("m3", notification(&h.fo_id, "e3"), 1)]).await;
+    let again = run(
+        &h,
+        vec![
+            record("m2", notification(&h.fo_id, "e2"), 2),
+            record("m3", notification(&h.fo_id, "e3"), 1),
+        ],
+    )
+    .await;
     assert_eq!(again["batchItemFailures"], json!([]), "{again}");
     // Logiwa has exactly one order, with the FulfillmentOrderNumber as its code
     assert_eq!(logiwa_codes(&h), vec![fo_number.clone()]);
@@ -152,7 +216,10 @@ async fn an_order_already_in_logiwa_but_not_linked_is_linked_instead_of_created_
     // Given the order was created in Logiwa by an earlier attempt that crashed before linking
     let h = harness(tables()).await;
     run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
-    let h2 = Harness { xref: Arc::new(MemoryXref::new()), ..h };
+    let h2 = Harness {
+        xref: Arc::new(MemoryXref::new()),
+        ..h
+    };
     let mut app = h2.app.clone();
     app.ports.xref = h2.xref.clone();
     app.ports.idempotency = Arc::new(MemoryIdempotency::new());
@@ -174,16 +241,34 @@ async fn an_unmapped_warehouse_is_parked_with_the_table_value_and_field() {
     assert_eq!(resp["batchItemFailures"], json!([]), "parked, not retried");
     let parked = h.queue.sent(DLQ);
     assert_eq!(parked.len(), 1);
-    let attr = |k: &str| parked[0].attributes.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let attr = |k: &str| {
+        parked[0]
+            .attributes
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     assert_eq!(attr(attrs::ERROR_CODE), "MAPPING_MISSING");
-    assert!(attr(attrs::ERROR_REASON).contains("no warehouse mapping for 'WH1' (field fulfilled_from)"), "{}", attr(attrs::ERROR_REASON));
+    assert!(
+        attr(attrs::ERROR_REASON).contains("no warehouse mapping for 'WH1' (field fulfilled_from)"),
+        "{}",
+        attr(attrs::ERROR_REASON)
+    );
     assert!(logiwa_codes(&h).is_empty());
 }
 
 #[tokio::test]
 async fn a_poison_body_fails_only_itself_and_is_parked() {
     let h = harness(tables()).await;
-    let resp = run(&h, vec![record("bad", "not json".into(), 1), record("good", notification(&h.fo_id, "e1"), 1)]).await;
+    let resp = run(
+        &h,
+        vec![
+            record("bad", "not json".into(), 1),
+            record("good", notification(&h.fo_id, "e1"), 1),
+        ],
+    )
+    .await;
     assert_eq!(resp["batchItemFailures"], json!([]));
     assert_eq!(logiwa_codes(&h).len(), 1);
     let parked = h.queue.sent(DLQ);
@@ -194,7 +279,8 @@ async fn a_poison_body_fails_only_itself_and_is_parked() {
 #[tokio::test]
 async fn a_salesforce_outage_is_retried_and_never_creates_anything() {
     let h = harness(tables()).await;
-    h.sf.state().add_fault(waybill_simulators::FaultRule::status(503).path_contains("/query"));
+    h.sf.state()
+        .add_fault(waybill_simulators::FaultRule::status(503).path_contains("/query"));
     let resp = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
     assert_eq!(resp["batchItemFailures"][0]["itemIdentifier"], "m1", "{resp}");
     assert!(logiwa_codes(&h).is_empty());
@@ -207,6 +293,10 @@ async fn a_record_that_no_longer_exists_in_salesforce_is_parked_as_order_not_fou
     let resp = run(&h, vec![record("m1", notification("0a3000000000099", "e1"), 1)]).await;
     assert_eq!(resp["batchItemFailures"], json!([]));
     let parked = h.queue.sent(DLQ);
-    let code = parked[0].attributes.iter().find(|(n, _)| n == attrs::ERROR_CODE).map(|(_, v)| v.clone());
+    let code = parked[0]
+        .attributes
+        .iter()
+        .find(|(n, _)| n == attrs::ERROR_CODE)
+        .map(|(_, v)| v.clone());
     assert_eq!(code.as_deref(), Some("ORDER_NOT_FOUND"));
 }

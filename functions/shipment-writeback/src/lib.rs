@@ -235,7 +235,12 @@ impl App {
         // 3. Build records; remember which message each belongs to.
         let system = self.ports.wms.system();
         let mut shipment_records: Vec<ShipmentRecord> = Vec::new();
-        let mut owner: Vec<String> = Vec::new();
+        // Records are unique by external key: a statuschange and a shipment event for one ship (or a
+        // redelivery) in the same batch describe the same Shipment, and writing it twice in one call
+        // would make the second copy an update that Salesforce treats differently. Each unique record
+        // remembers every message that produced it.
+        let mut owners: Vec<Vec<String>> = Vec::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
         let mut complete: Vec<(String, SalesforceId)> = Vec::new();
         for r in ok {
             let order = match graphs.get(&r.fo_id) {
@@ -266,8 +271,16 @@ impl App {
                     if r.shipments.iter().any(|s| s.order_complete) && self.config.status_on_shipped.is_some() {
                         complete.push((r.message_id.clone(), r.fo_id.clone()));
                     }
-                    owner.extend(std::iter::repeat_n(r.message_id.clone(), recs.len()));
-                    shipment_records.extend(recs);
+                    for rec in recs {
+                        match by_key.get(&rec.external_key) {
+                            Some(&i) => owners[i].push(r.message_id.clone()),
+                            None => {
+                                by_key.insert(rec.external_key.clone(), shipment_records.len());
+                                owners.push(vec![r.message_id.clone()]);
+                                shipment_records.push(rec);
+                            }
+                        }
+                    }
                     results.insert(r.message_id, Ok(()));
                 }
                 Err(e) => {
@@ -281,14 +294,16 @@ impl App {
             match self.ports.salesforce.write_shipments(&shipment_records).await {
                 Ok(outcomes) => {
                     for (i, outcome) in outcomes.into_iter().enumerate() {
-                        if let (Err(errors), Some(msg)) = (outcome, owner.get(i)) {
-                            warn!(message_id = %msg, external_key = %shipment_records[i].external_key, "shipment rejected by salesforce");
-                            results.insert(msg.clone(), Err(WritebackError::RecordRejected(errors)));
+                        if let (Err(errors), Some(msgs)) = (outcome, owners.get(i)) {
+                            for msg in msgs {
+                                warn!(message_id = %msg, external_key = %shipment_records[i].external_key, "shipment rejected by salesforce");
+                                results.insert(msg.clone(), Err(WritebackError::RecordRejected(errors.clone())));
+                            }
                         }
                     }
                 }
                 Err(e) => {
-                    let failed: Vec<String> = owner.to_vec();
+                    let failed: Vec<String> = owners.iter().flatten().cloned().collect();
                     for msg in failed {
                         results.insert(msg, Err(WritebackError::Salesforce(e.for_each_record())));
                     }

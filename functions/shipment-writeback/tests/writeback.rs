@@ -36,20 +36,39 @@ struct Harness {
 }
 
 fn tables() -> MappingTables {
-    let t = |v: &str| Target { value: v.into(), factor: None, service: None };
+    let t = |v: &str| Target {
+        value: v.into(),
+        factor: None,
+        service: None,
+    };
     let mut m = MappingTables::default();
     m.sku.passthrough = true;
     m.unit.entries.insert("Each".into(), t("Unit"));
     m.warehouse.entries.insert("WH1".into(), t(LOGIWA_WH));
-    m.carrier.entries.insert("UPS Ground".into(), Target { value: "UPS".into(), factor: None, service: Some("Ground".into()) });
+    m.carrier.entries.insert(
+        "UPS Ground".into(),
+        Target {
+            value: "UPS".into(),
+            factor: None,
+            service: Some("Ground".into()),
+        },
+    );
     m
 }
 
 async fn harness() -> Harness {
-    let sf = SalesforceSim::start(SimSfConfig { seed: waybill_simulators::salesforce::demo_seed(), ..SimSfConfig::default() })
-        .await
-        .expect("salesforce sim");
-    let logiwa = LogiwaSim::start(SimLogiwaConfig { seed: LogiwaSeed::demo(), ..SimLogiwaConfig::default() }).await.expect("logiwa sim");
+    let sf = SalesforceSim::start(SimSfConfig {
+        seed: waybill_simulators::salesforce::demo_seed(),
+        ..SimSfConfig::default()
+    })
+    .await
+    .expect("salesforce sim");
+    let logiwa = LogiwaSim::start(SimLogiwaConfig {
+        seed: LogiwaSeed::demo(),
+        ..SimLogiwaConfig::default()
+    })
+    .await
+    .expect("logiwa sim");
     let secrets = Arc::new(
         MemorySecrets::new()
             .with("sf", &json!({"login_url": sf.base_url(), "client_id": "waybill-sim-client", "client_secret": "waybill-sim-secret"}).to_string())
@@ -62,25 +81,50 @@ async fn harness() -> Harness {
     let sf_api = Arc::new(SalesforceOm::new(SalesforceConfig::new("sf"), secrets.clone()).expect("sf"));
     let wms = Arc::new(Logiwa::new(LogiwaConfig::new("logiwa"), secrets).expect("logiwa"));
     let xref = Arc::new(MemoryXref::new());
-    let fo_id = SalesforceId::parse(sf.state().records("FulfillmentOrder")[0]["Id"].as_str().expect("id")).expect("fo id");
+    let fo_id =
+        SalesforceId::parse(sf.state().records("FulfillmentOrder")[0]["Id"].as_str().expect("id")).expect("fo id");
     let app = App {
-        config: Config { dlq_url: DLQ.into(), max_receive_count: 3, status_on_shipped: Some("Fulfilled".into()), concurrency: 4 },
+        config: Config {
+            dlq_url: DLQ.into(),
+            max_receive_count: 3,
+            status_on_shipped: Some("Fulfilled".into()),
+            concurrency: 4,
+        },
         ports: Ports {
             queue: Arc::new(MemoryQueue::new()),
             salesforce: sf_api.clone(),
             wms: wms.clone(),
             xref: xref.clone(),
-            mappings: Arc::new(CachedMappings::new(Arc::new(MemoryMappings::new(tables())), Duration::from_secs(60))),
+            mappings: Arc::new(CachedMappings::new(
+                Arc::new(MemoryMappings::new(tables())),
+                Duration::from_secs(60),
+            )),
         },
     };
-    Harness { app, xref, sf, logiwa, sf_api, wms, fo_id }
+    Harness {
+        app,
+        xref,
+        sf,
+        logiwa,
+        sf_api,
+        wms,
+        fo_id,
+    }
 }
 
 /// Puts the seeded FulfillmentOrder into Logiwa (as the orders consumer would) and links it.
 async fn create_in_logiwa(h: &Harness, link: bool) -> WmsRef {
-    let graphs = h.sf_api.fetch_orders(std::slice::from_ref(&h.fo_id)).await.expect("fetch");
+    let graphs = h
+        .sf_api
+        .fetch_orders(std::slice::from_ref(&h.fo_id))
+        .await
+        .expect("fetch");
     let order = graphs[&h.fo_id].as_ref().expect("valid order");
-    let created = h.wms.create_order(&tables().map_order(order).expect("mapped")).await.expect("created");
+    let created = h
+        .wms
+        .create_order(&tables().map_order(order).expect("mapped"))
+        .await
+        .expect("created");
     if link {
         h.xref.link(&h.fo_id, &created).await.expect("link");
     }
@@ -114,7 +158,13 @@ fn event_for(r: &WmsRef, n: u32) -> SqsMessage {
 async fn run(h: &Harness, records: Vec<SqsMessage>) -> Value {
     let mut e = SqsEvent::default();
     e.records = records;
-    h.app.handle(LambdaEvent::new(serde_json::to_value(e).expect("event"), Context::default())).await.expect("batch")
+    h.app
+        .handle(LambdaEvent::new(
+            serde_json::to_value(e).expect("event"),
+            Context::default(),
+        ))
+        .await
+        .expect("batch")
 }
 
 fn shipments_for(h: &Harness) -> Vec<Value> {
@@ -123,7 +173,10 @@ fn shipments_for(h: &Harness) -> Vec<Value> {
 
 fn ship(h: &Harness, code: &str) {
     let client = uuid::Uuid::parse_str(LOGIWA_CLIENT).expect("uuid");
-    h.logiwa.state().ship(code, Some(client), ShipRequest::default()).expect("shipped");
+    h.logiwa
+        .state()
+        .ship(code, Some(client), ShipRequest::default())
+        .expect("shipped");
 }
 
 #[tokio::test]
@@ -142,10 +195,15 @@ async fn a_shipped_order_is_written_back_as_a_shipment_with_items_and_the_order_
     assert_eq!(shipments.len(), 1, "{shipments:?}");
     assert!(shipments[0]["TrackingNumber"].as_str().is_some_and(|t| !t.is_empty()));
     assert_eq!(shipments[0]["Provider"], "UPS");
-    let items = h.sf.state().find("ShipmentItem", "ShipmentId", shipments[0]["Id"].as_str().expect("id"));
+    let items =
+        h.sf.state()
+            .find("ShipmentItem", "ShipmentId", shipments[0]["Id"].as_str().expect("id"));
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["Quantity"].as_f64(), Some(2.0));
-    assert_eq!(h.sf.state().record("FulfillmentOrder", h.fo_id.as_str()).expect("fo")["Status"], "Fulfilled");
+    assert_eq!(
+        h.sf.state().record("FulfillmentOrder", h.fo_id.as_str()).expect("fo")["Status"],
+        "Fulfilled"
+    );
 }
 
 #[tokio::test]
@@ -154,7 +212,12 @@ async fn a_salesforce_5xx_that_committed_is_retried_and_leaves_one_shipment() {
     let r = create_in_logiwa(&h, true).await;
     ship(&h, &r.code);
     // Salesforce applies the Shipment upsert, then answers 500
-    h.sf.state().add_fault(FaultRule::commit_then_fail().method("PATCH").path_contains("/composite/sobjects/Shipment/").times(1));
+    h.sf.state().add_fault(
+        FaultRule::commit_then_fail()
+            .method("PATCH")
+            .path_contains("/composite/sobjects/Shipment/")
+            .times(1),
+    );
     let resp = run(&h, vec![event_for(&r, 1)]).await;
     // The record either succeeded after the adapter's own retry, or was handed back to SQS; either way,
     // processing it (again) converges on one Shipment.

@@ -15,12 +15,12 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use waybill::adapters::logiwa::webhook;
 use waybill::domain::CorrelationId;
-use waybill::error::{chain, Classified, FailureClass, InvocationError};
+use waybill::error::{chain, Classified, InvocationError};
 use waybill::http::{self, ApiError};
-use waybill::idempotency::{Idempotency, Outcome, RunError};
+use waybill::ingest::Enqueue;
 use waybill::invocation::Invocation;
 use waybill::messages::Envelope;
-use waybill::ports::{IdempotencyError, IdempotencyStore, QueueError, QueuePublisher, SecretProvider};
+use waybill::ports::{IdempotencyStore, QueuePublisher, SecretProvider};
 use waybill::webhook_auth;
 
 pub use config::Config;
@@ -59,33 +59,6 @@ struct Accepted<'a> {
     order_code: &'a str,
     duplicate: bool,
     correlation_id: &'a str,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum EnqueueError {
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error("queue refused the message: {0}")]
-    Refused(String),
-    #[error("could not serialise the message: {0}")]
-    Serialize(#[from] serde_json::Error),
-}
-
-impl Classified for EnqueueError {
-    fn class(&self) -> FailureClass {
-        match self {
-            Self::Queue(e) => e.class(),
-            Self::Refused(_) => FailureClass::Transient,
-            Self::Serialize(_) => FailureClass::Permanent,
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            Self::Queue(e) => e.code(),
-            Self::Refused(_) => "QUEUE_REFUSED",
-            Self::Serialize(_) => "SERIALIZE",
-        }
-    }
 }
 
 impl App {
@@ -147,51 +120,24 @@ impl App {
         let event = hook.to_event(OffsetDateTime::now_utc());
         let message = Envelope::new(cid.clone(), event.clone());
 
-        let idem = Idempotency::new(self.ports.idempotency.as_ref(), FUNCTION, cfg.dedup_window);
-        let outcome = idem
-            .run(
-                &format!("event#{}", event.event_key),
-                &(&event.topic, &event.order_code, &event.status),
-                0,
-                || async {
-                    let failed = self
-                        .ports
-                        .queue
-                        .publish(&cfg.fulfillment_events_queue_url, &[message.to_outbound()?])
-                        .await?;
-                    match failed.first() {
-                        None => Ok::<_, EnqueueError>(true),
-                        Some(f) => Err(EnqueueError::Refused(format!("{}: {}", f.code, f.message))),
-                    }
-                },
-            )
-            .await;
-        let duplicate = match outcome {
-            Ok(Outcome::Executed(_)) => false,
-            Ok(Outcome::Replayed(_)) => true,
-            Err(RunError::InProgress { .. }) => {
-                return Err(ApiError::new(
-                    409,
-                    "EVENT_IN_PROGRESS",
-                    "this event is being processed; retry shortly",
-                ))
-            }
-            Err(RunError::Store(IdempotencyError::PayloadMismatch { .. })) => {
-                return Err(ApiError::new(
-                    409,
-                    "EVENT_KEY_REUSED",
-                    "this event id was already used with other content",
-                ))
-            }
-            Err(e) => {
-                warn!(correlation_id = %cid, error.code = e.code(), error.message = %chain(&e), "could not enqueue event");
-                return Err(ApiError::new(
-                    503,
-                    "TEMPORARILY_UNAVAILABLE",
-                    "could not accept the event right now; retry later",
-                ));
-            }
-        };
+        let outbound = message
+            .to_outbound()
+            .map_err(|e| ApiError::new(500, "SERIALIZE", e.to_string()))?;
+        let duplicate = Enqueue {
+            store: self.ports.idempotency.as_ref(),
+            queue: self.ports.queue.as_ref(),
+            function: FUNCTION,
+            window: cfg.dedup_window,
+            queue_url: &cfg.fulfillment_events_queue_url,
+        }
+        .once(
+            &event.event_key,
+            "body",
+            &(&event.topic, &event.order_code, &event.status),
+            &outbound,
+            cid,
+        )
+        .await?;
         info!(correlation_id = %cid, topic = %event.topic, order_code = %event.order_code, duplicate, "wms event accepted");
         Ok(http::json_response(
             202,

@@ -42,7 +42,10 @@ fn event(fixture: &str, token: &str) -> Value {
 }
 
 async fn call(app: &App, event: Value) -> (i64, Value) {
-    let resp = app.handle(LambdaEvent::new(event, Context::default())).await.expect("http answers never fail the invocation");
+    let resp = app
+        .handle(LambdaEvent::new(event, Context::default()))
+        .await
+        .expect("http answers never fail the invocation");
     let body: Value = serde_json::from_str(resp["body"].as_str().unwrap_or("null")).expect("json");
     (resp["statusCode"].as_i64().expect("status"), body)
 }
@@ -57,7 +60,10 @@ async fn a_shipment_webhook_with_the_right_token_is_enqueued_as_a_fulfillment_ev
     let env = Envelope::<FulfillmentEvent>::parse(&sent[0].body).expect("envelope");
     assert_eq!(env.data.order_code, "FO-0000001");
     assert_eq!(env.data.topic, "wms/shipmentorder/shipment");
-    assert_eq!(env.data.wms_order_id.as_ref().map(|i| i.as_str()), Some("7c0e4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c"));
+    assert_eq!(
+        env.data.wms_order_id.as_ref().map(|i| i.as_str()),
+        Some("7c0e4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c")
+    );
 }
 
 #[tokio::test]

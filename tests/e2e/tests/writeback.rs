@@ -83,9 +83,6 @@ async fn a_salesforce_5xx_during_writeback_is_retried_and_ends_with_one_shipment
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: a status-change and a shipment event for one order in one batch write the same \
-            Shipment twice in one upsert; after a commit-then-fail the ShipmentId resend makes the duplicate \
-            item an update with ShipmentId (INVALID_FIELD_FOR_INSERT_UPDATE) and it is parked. See tests/e2e/README.md"]
 async fn a_salesforce_5xx_during_writeback_with_both_logiwa_topics_dead_letters_nothing() {
     let (shipments, dlq) = ship_through_a_commit_then_fail(waybill_e2e::stack::LOGIWA_TOPICS.to_vec()).await;
     assert_eq!(shipments.len(), 1, "{shipments:?}");
