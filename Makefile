@@ -89,9 +89,9 @@ validate: venv ## cfn-lint and sam validate --lint on the SAM template
 	$(VENV)/bin/cfn-lint $(TEMPLATE)
 	$(OFFLINE_AWS) $(VENV)/bin/sam validate --lint --template-file $(TEMPLATE)
 
-test: venv ## All workspace tests (moto from the venv), then validate
-	cargo test --workspace --all-targets
+test: venv ## Template validation, then all workspace tests (moto from the venv)
 	@$(MAKE) --no-print-directory validate
+	cargo test --workspace --all-targets
 
 run: venv ## Local stack: run the scenario once (ORDERS=n optional)
 	cargo run --release -p waybill-e2e --bin waybill-local -- run $(LOCAL_ARGS)
