@@ -94,10 +94,10 @@ test: venv ## Template validation, then all workspace tests (moto from the venv)
 	cargo test --workspace --all-targets
 
 run: venv ## Local stack: run the scenario once (ORDERS=n optional)
-	cargo run --release -p waybill-e2e --bin waybill-local -- run $(LOCAL_ARGS)
+	cargo run -p waybill-e2e --bin waybill-local -- run $(LOCAL_ARGS)
 
-serve: venv ## Local stack: keep serving (ORDERS=n optional)
-	cargo run --release -p waybill-e2e --bin waybill-local -- serve $(LOCAL_ARGS)
+serve: venv ## Local stack: keep it up on fixed ports for manual use
+	cargo run -p waybill-e2e --bin waybill-local -- serve
 
 build: venv ## cargo lambda build: target/lambda/<function>/bootstrap for the four functions
 	cargo lambda build --release --target $(LAMBDA_TARGET) $(addprefix -p ,$(FUNCTIONS))
