@@ -12,14 +12,12 @@ use waybill::adapters::salesforce::{SalesforceConfig, SalesforceOm};
 use waybill::fakes::{MemoryMappings, MemoryPositions, MemorySecrets, MemoryWatermarks};
 use waybill::mapping::{CachedMappings, MappingTables, Target};
 use waybill::ports::WatermarkStore;
-use waybill_simulators::logiwa::{InventorySeed, LogiwaSeed};
-use waybill_simulators::{
-    FaultRule, LogiwaConfig as SimLogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig as SimSfConfig,
-    SalesforceSim, SalesforceState,
-};
+use waybill_simulators::demo::DemoSims;
+use waybill_simulators::logiwa::InventorySeed;
+use waybill_simulators::{FaultRule, LogiwaState, RunningSim, SalesforceState};
 
-const LOGIWA_WH: &str = "4b8aa8cc-2685-4cbd-87c6-4fa90c14b70c";
-const LOGIWA_CLIENT: &str = "7546ad2f-81d1-4308-b744-2e29af43fc16";
+const LOGIWA_WH: &str = waybill_simulators::demo::LOGIWA_WAREHOUSE;
+const LOGIWA_CLIENT: &str = waybill_simulators::demo::LOGIWA_CLIENT;
 
 struct Harness {
     app: App,
@@ -29,24 +27,13 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
-    let sf = SalesforceSim::start(SimSfConfig::default())
-        .await
-        .expect("salesforce sim");
-    let logiwa = LogiwaSim::start(SimLogiwaConfig {
-        seed: LogiwaSeed::demo(),
-        ..SimLogiwaConfig::default()
-    })
-    .await
-    .expect("logiwa sim");
+    let sims = DemoSims::start().await.expect("simulators");
     let secrets = Arc::new(
         MemorySecrets::new()
-            .with("sf", &json!({"login_url": sf.base_url(), "client_id": "waybill-sim-client", "client_secret": "waybill-sim-secret"}).to_string())
-            .with(
-                "logiwa",
-                &json!({"base_url": logiwa.base_url(), "email": "sim@waybill.test", "password": "sim-password", "client_identifier": LOGIWA_CLIENT})
-                    .to_string(),
-            ),
+            .with("sf", &sims.salesforce_credentials().to_string())
+            .with("logiwa", &sims.logiwa_credentials().to_string()),
     );
+    let DemoSims { salesforce: sf, logiwa } = sims;
     let t = |v: &str| Target {
         value: v.into(),
         factor: None,

@@ -15,15 +15,13 @@ use waybill::fakes::{MemoryMappings, MemoryQueue, MemorySecrets, MemoryXref};
 use waybill::mapping::{CachedMappings, MappingTables, Target};
 use waybill::messages::{Envelope, FulfillmentEvent};
 use waybill::ports::{SalesforceApi, WmsConnector, WmsRef, WmsSystem, XrefStore};
-use waybill_simulators::logiwa::{LogiwaSeed, ShipRequest};
-use waybill_simulators::{
-    FaultRule, LogiwaConfig as SimLogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig as SimSfConfig,
-    SalesforceSim, SalesforceState,
-};
+use waybill_simulators::demo::DemoSims;
+use waybill_simulators::logiwa::ShipRequest;
+use waybill_simulators::{FaultRule, LogiwaState, RunningSim, SalesforceState};
 
 const DLQ: &str = "https://sqs.local/fulfillment-events-dlq";
-const LOGIWA_WH: &str = "4b8aa8cc-2685-4cbd-87c6-4fa90c14b70c";
-const LOGIWA_CLIENT: &str = "7546ad2f-81d1-4308-b744-2e29af43fc16";
+const LOGIWA_WH: &str = waybill_simulators::demo::LOGIWA_WAREHOUSE;
+const LOGIWA_CLIENT: &str = waybill_simulators::demo::LOGIWA_CLIENT;
 
 struct Harness {
     app: App,
@@ -57,27 +55,13 @@ fn tables() -> MappingTables {
 }
 
 async fn harness() -> Harness {
-    let sf = SalesforceSim::start(SimSfConfig {
-        seed: waybill_simulators::salesforce::demo_seed(),
-        ..SimSfConfig::default()
-    })
-    .await
-    .expect("salesforce sim");
-    let logiwa = LogiwaSim::start(SimLogiwaConfig {
-        seed: LogiwaSeed::demo(),
-        ..SimLogiwaConfig::default()
-    })
-    .await
-    .expect("logiwa sim");
+    let sims = DemoSims::start().await.expect("simulators");
     let secrets = Arc::new(
         MemorySecrets::new()
-            .with("sf", &json!({"login_url": sf.base_url(), "client_id": "waybill-sim-client", "client_secret": "waybill-sim-secret"}).to_string())
-            .with(
-                "logiwa",
-                &json!({"base_url": logiwa.base_url(), "email": "sim@waybill.test", "password": "sim-password", "client_identifier": LOGIWA_CLIENT})
-                    .to_string(),
-            ),
+            .with("sf", &sims.salesforce_credentials().to_string())
+            .with("logiwa", &sims.logiwa_credentials().to_string()),
     );
+    let DemoSims { salesforce: sf, logiwa } = sims;
     let sf_api = Arc::new(SalesforceOm::new(SalesforceConfig::new("sf"), secrets.clone()).expect("sf"));
     let wms = Arc::new(Logiwa::new(LogiwaConfig::new("logiwa"), secrets).expect("logiwa"));
     let xref = Arc::new(MemoryXref::new());

@@ -12,6 +12,7 @@
 #![recursion_limit = "256"]
 
 pub mod common;
+pub mod demo;
 pub mod logiwa;
 pub mod salesforce;
 
