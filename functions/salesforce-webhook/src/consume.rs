@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
+use futures::StreamExt;
 use tracing::{info, info_span, warn, Instrument};
 use waybill::batch::{self, BatchOptions, BatchReport, Record};
 use waybill::domain::{SalesforceId, ValidationError};
@@ -17,7 +18,9 @@ use waybill::error::{Classified, FailureClass};
 use waybill::idempotency::{Idempotency, Outcome, RunError};
 use waybill::mapping::MappingError;
 use waybill::messages::{Envelope, MessageError, OrderNotification};
-use waybill::ports::{ApiFieldError, OrderRead, SalesforceError, StatusUpdate, StoreError, WmsError, WmsRef};
+use waybill::ports::{
+    ApiFieldError, OrderRead, RecordOutcome, SalesforceError, StatusUpdate, StoreError, WmsError, WmsRef,
+};
 
 use crate::{App, FUNCTION};
 
@@ -104,71 +107,147 @@ pub(crate) async fn handle(app: &App, event: SqsEvent, deadline_ms: u64) -> Batc
         dlq_url: Some(cfg.dlq_url.clone()),
         max_receive_count: cfg.max_receive_count,
     };
-    // Read every order graph of the batch in one Salesforce call up front; each record then works
-    // from its own entry. Parsing failures here only affect their own record.
-    let ids: Vec<SalesforceId> = event
-        .records
-        .iter()
-        .filter_map(|m| m.body.as_deref())
-        .filter_map(|b| Envelope::<OrderNotification>::parse(b).ok())
-        .map(|e| e.data.record_id)
-        .collect();
-    let prefetched: Result<Arc<HashMap<SalesforceId, OrderRead>>, Arc<SalesforceError>> = if ids.is_empty() {
-        Ok(Arc::new(HashMap::new()))
-    } else {
-        let mut unique = ids.clone();
-        unique.sort();
-        unique.dedup();
-        app.ports
-            .salesforce
-            .fetch_orders(&unique)
-            .await
-            .map(Arc::new)
-            .map_err(Arc::new)
-    };
-
-    batch::per_record(event, &opts, app.ports.queue.as_ref(), |record: Record| {
-        let prefetched = prefetched.clone();
-        async move {
-            let env = Envelope::<OrderNotification>::parse(&record.body).map_err(ConsumeError::from)?;
-            let note = env.data;
-            let span = info_span!("order", correlation_id = %env.correlation_id, sf_id = %note.record_id, event_id = %note.event_id);
-            async move {
-                let graphs = match &prefetched {
-                    Ok(m) => m.clone(),
-                    // The batch read failed (one poisoned id can fail a whole query): read this record
-                    // on its own so a bad record fails only itself.
-                    Err(e) => {
-                        warn!(error.code = e.code(), "batch read failed; reading this record alone");
-                        Arc::new(app.ports.salesforce.fetch_orders(std::slice::from_ref(&note.record_id)).await?)
-                    }
-                };
-                let idem = Idempotency::new(app.ports.idempotency.as_ref(), FUNCTION, cfg.order_dedup_window);
-                let id = note.record_id.clone();
-                let result = idem
-                    .run(&format!("order#{}", id.as_str()), &id, deadline_ms, || process(app, &id, graphs.get(&id)))
-                    .await;
-                match result {
-                    Ok(Outcome::Executed(h)) => {
-                        info!(outcome = ?h, "order processed");
-                        Ok(())
-                    }
-                    Ok(Outcome::Replayed(_)) => {
-                        info!("order already processed; nothing to do");
-                        Ok(())
-                    }
-                    Err(RunError::Operation(e)) => Err(e),
-                    Err(RunError::InProgress { .. }) => Err(ConsumeError::Store(StoreError::Unavailable(
-                        "another invocation is processing this order".into(),
-                    ))),
-                    Err(RunError::Store(e)) => Err(ConsumeError::Store(StoreError::Unavailable(Box::new(e)))),
-                }
-            }
-            .instrument(span)
-            .await
-        }
+    batch::batched(event, &opts, app.ports.queue.as_ref(), |records| {
+        consume_batch(app, records, deadline_ms)
     })
     .await
+}
+
+/// One batch: one Salesforce read for every order graph, the WMS work per record (bounded concurrency),
+/// then one Salesforce status update for every order that needs it.
+async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> HashMap<String, Result<(), ConsumeError>> {
+    let mut results: HashMap<String, Result<(), ConsumeError>> = HashMap::new();
+    let mut notes = Vec::new();
+    for r in records {
+        match Envelope::<OrderNotification>::parse(&r.body) {
+            Ok(env) => notes.push((r.message_id, env)),
+            Err(e) => {
+                results.insert(r.message_id, Err(e.into()));
+            }
+        }
+    }
+    if notes.is_empty() {
+        return results;
+    }
+
+    let mut ids: Vec<SalesforceId> = notes.iter().map(|(_, e)| e.data.record_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let prefetched: Result<Arc<HashMap<SalesforceId, OrderRead>>, SalesforceError> =
+        app.ports.salesforce.fetch_orders(&ids).await.map(Arc::new);
+    let prefetched = &prefetched;
+
+    let done: Vec<(String, Result<Option<(SalesforceId, String)>, ConsumeError>)> = futures::stream::iter(notes)
+        .map(|(message_id, env)| async move {
+            let span = info_span!("order", message_id = %message_id, correlation_id = %env.correlation_id, sf_id = %env.data.record_id, event_id = %env.data.event_id);
+            let res = create_once(app, &env.data.record_id, prefetched, deadline_ms).instrument(span).await;
+            (message_id, res)
+        })
+        .buffer_unordered(app.config.concurrency.max(1))
+        .collect()
+        .await;
+
+    // Status is ensured from the current record state on every delivery (not only the first), so a
+    // status update that failed after the order was created converges on the next delivery.
+    let mut updates: Vec<(String, StatusUpdate)> = Vec::new();
+    for (message_id, res) in done {
+        match res {
+            Ok(Some((id, current))) => match app.config.status_on_submit.as_deref() {
+                Some(target) if target != current => {
+                    updates.push((
+                        message_id.clone(),
+                        StatusUpdate {
+                            record_id: id,
+                            status: target.to_owned(),
+                        },
+                    ));
+                    results.insert(message_id, Ok(()));
+                }
+                _ => {
+                    results.insert(message_id, Ok(()));
+                }
+            },
+            Ok(None) => {
+                results.insert(message_id, Ok(()));
+            }
+            Err(e) => {
+                results.insert(message_id, Err(e));
+            }
+        }
+    }
+    if !updates.is_empty() {
+        let mut unique: Vec<StatusUpdate> = updates.iter().map(|(_, u)| u.clone()).collect();
+        unique.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        unique.dedup_by(|a, b| a.record_id == b.record_id);
+        match app.ports.salesforce.update_status(&unique).await {
+            Ok(outcomes) => {
+                let by_id: HashMap<SalesforceId, RecordOutcome> =
+                    unique.iter().map(|u| u.record_id.clone()).zip(outcomes).collect();
+                for (message_id, u) in &updates {
+                    if let Some(Err(errors)) = by_id.get(&u.record_id) {
+                        results.insert(message_id.clone(), Err(ConsumeError::StatusRejected(errors.clone())));
+                    }
+                }
+            }
+            Err(e) => {
+                for (message_id, _) in &updates {
+                    results.insert(message_id.clone(), Err(ConsumeError::Salesforce(e.for_each_record())));
+                }
+            }
+        }
+    }
+    results
+}
+
+/// Creates the WMS order for one record at most once. Returns the record and its current status when
+/// the order is (now) in the WMS, `None` when it was skipped.
+async fn create_once(
+    app: &App,
+    id: &SalesforceId,
+    prefetched: &Result<Arc<HashMap<SalesforceId, OrderRead>>, SalesforceError>,
+    deadline_ms: u64,
+) -> Result<Option<(SalesforceId, String)>, ConsumeError> {
+    let graphs = match prefetched {
+        Ok(m) => m.clone(),
+        // The batch read failed (one poisoned id can fail a whole query): read this record on its own
+        // so a bad record fails only itself.
+        Err(e) => {
+            warn!(error.code = e.code(), "batch read failed; reading this record alone");
+            Arc::new(app.ports.salesforce.fetch_orders(std::slice::from_ref(id)).await?)
+        }
+    };
+    let graph = graphs.get(id);
+    let idem = Idempotency::new(app.ports.idempotency.as_ref(), FUNCTION, app.config.order_dedup_window);
+    let handled = match idem
+        .run(&format!("order#{}", id.as_str()), id, deadline_ms, || {
+            process(app, id, graph)
+        })
+        .await
+    {
+        Ok(Outcome::Executed(h)) => {
+            info!(outcome = ?h, "order processed");
+            Some(h)
+        }
+        Ok(Outcome::Replayed(h)) => {
+            info!("order already in the WMS");
+            h
+        }
+        Err(RunError::Operation(e)) => return Err(e),
+        Err(RunError::InProgress { .. }) => {
+            return Err(ConsumeError::Store(StoreError::Unavailable(
+                "another invocation is processing this order".into(),
+            )))
+        }
+        Err(RunError::Store(e)) => return Err(ConsumeError::Store(StoreError::Unavailable(Box::new(e)))),
+    };
+    let current = match graph {
+        Some(Ok(order)) => order.status.clone(),
+        _ => return Ok(None),
+    };
+    Ok(match handled {
+        Some(Handled::Created(_) | Handled::AlreadyInWms(_)) => Some((id.clone(), current)),
+        Some(Handled::Skipped { .. }) | None => None,
+    })
 }
 
 async fn process(app: &App, id: &SalesforceId, graph: Option<&OrderRead>) -> Result<Handled, ConsumeError> {
@@ -213,18 +292,5 @@ async fn process(app: &App, id: &SalesforceId, graph: Option<&OrderRead>) -> Res
         }
     };
 
-    if let Some(status) = cfg.status_on_submit.as_deref().filter(|s| *s != order.status) {
-        let outcome = app
-            .ports
-            .salesforce
-            .update_status(&[StatusUpdate {
-                record_id: id.clone(),
-                status: status.to_owned(),
-            }])
-            .await?;
-        if let Some(Err(errors)) = outcome.into_iter().next() {
-            return Err(ConsumeError::StatusRejected(errors));
-        }
-    }
     Ok(handled)
 }

@@ -279,3 +279,41 @@ async fn a_record_that_no_longer_exists_in_salesforce_is_parked_as_order_not_fou
         .map(|(_, v)| v.clone());
     assert_eq!(code.as_deref(), Some("ORDER_NOT_FOUND"));
 }
+
+#[tokio::test]
+async fn a_failed_status_update_converges_on_redelivery_without_a_second_order() {
+    // Given Salesforce refuses the status update once (after every internal retry)
+    let h = harness(tables()).await;
+    h.sf.state().add_fault(
+        waybill_simulators::FaultRule::status(503)
+            .method("PATCH")
+            .path_contains("/composite/sobjects")
+            .times(3),
+    );
+    // When the notification is processed, then redelivered
+    let first = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    let fo = h.sf.state().record("FulfillmentOrder", &h.fo_id).expect("fo");
+    assert_eq!(first["batchItemFailures"], json!([{"itemIdentifier": "m1"}]), "{first}");
+    assert_eq!(fo["Status"], "Allocated");
+    let second = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 2)]).await;
+    // Then the order exists once and the status is set
+    assert_eq!(second["batchItemFailures"], json!([]), "{second}");
+    assert_eq!(logiwa_codes(&h).len(), 1);
+    assert_eq!(
+        h.sf.state().record("FulfillmentOrder", &h.fo_id).expect("fo")["Status"],
+        "Assigned"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_reads_salesforce_once_and_updates_statuses_in_one_call() {
+    let h = harness(tables()).await;
+    let before = h.sf.state().stats();
+    run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    let after = h.sf.state().stats();
+    assert_eq!(after.family("query") - before.family("query"), 1);
+    assert_eq!(
+        after.family("composite/sobjects") - before.family("composite/sobjects"),
+        1
+    );
+}
