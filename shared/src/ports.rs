@@ -772,6 +772,54 @@ impl Classified for WmsError {
     }
 }
 
+impl WmsError {
+    /// An owned copy with the same class and code, for fanning one failure out to every record it covered.
+    #[must_use]
+    pub fn for_each_record(&self) -> Self {
+        match self {
+            Self::Unauthorized { system, message } => Self::Unauthorized {
+                system,
+                message: message.clone(),
+            },
+            Self::Rejected { system, errors } => Self::Rejected {
+                system,
+                errors: errors.clone(),
+            },
+            Self::NotFound { system, what } => Self::NotFound {
+                system,
+                what: what.clone(),
+            },
+            Self::RateLimited { system, retry_after } => Self::RateLimited {
+                system,
+                retry_after: *retry_after,
+            },
+            Self::Unavailable { system, message } => Self::Unavailable {
+                system,
+                message: message.clone(),
+            },
+            Self::Transport { system, .. } => Self::Unavailable {
+                system,
+                message: crate::error::chain(self),
+            },
+            Self::Decode { system, message } => Self::Decode {
+                system,
+                message: message.clone(),
+            },
+            Self::Secret(e) => match e {
+                SecretError::NotFound { id } => Self::Secret(SecretError::NotFound { id: id.clone() }),
+                SecretError::Malformed { id, reason } => Self::Secret(SecretError::Malformed {
+                    id: id.clone(),
+                    reason: reason.clone(),
+                }),
+                SecretError::Unavailable(_) => Self::Unavailable {
+                    system: "secrets",
+                    message: crate::error::chain(self),
+                },
+            },
+        }
+    }
+}
+
 /// A warehouse system. One adapter per WMS (Logiwa first; Linnworks and OrderFlow fit the same shape).
 #[async_trait]
 pub trait WmsConnector: Send + Sync {

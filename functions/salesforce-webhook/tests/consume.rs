@@ -317,3 +317,34 @@ async fn a_batch_reads_salesforce_once_and_updates_statuses_in_one_call() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_mixed_sqs_fixture_parks_both_records_with_their_reasons() {
+    // Given the events/ fixture: a notification for a record this org does not have, and a non-JSON body
+    let h = harness(tables()).await;
+    let event: Value = serde_json::from_str(include_str!(
+        "../../../events/salesforce-webhook/sqs-order-notifications.json"
+    ))
+    .expect("fixture");
+    // When the batch is processed
+    let resp = h
+        .app
+        .handle(LambdaEvent::new(event, Context::default()))
+        .await
+        .expect("batch");
+    // Then neither is retried; both are parked with a code saying why
+    assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
+    let mut codes: Vec<String> = h
+        .queue
+        .sent(DLQ)
+        .iter()
+        .filter_map(|m| {
+            m.attributes
+                .iter()
+                .find(|(k, _)| k == attrs::ERROR_CODE)
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    codes.sort();
+    assert_eq!(codes, vec!["MESSAGE_MALFORMED", "ORDER_NOT_FOUND"]);
+}

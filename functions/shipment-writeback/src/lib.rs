@@ -147,10 +147,18 @@ impl Classified for WritebackError {
 }
 
 /// A record that made it through the WMS reads.
+/// An event resolved to its WMS order and linked Salesforce record.
+struct Linked {
+    message_id: String,
+    fo_id: SalesforceId,
+    wms_ref: WmsRef,
+}
+
+/// A linked event with the shipment truth read from the WMS.
 struct Resolved {
     message_id: String,
     fo_id: SalesforceId,
-    shipments: Vec<waybill::domain::Shipment>,
+    shipments: Arc<Vec<waybill::domain::Shipment>>,
 }
 
 impl App {
@@ -188,8 +196,8 @@ impl App {
     async fn write_back(&self, records: Vec<Record>) -> HashMap<String, Result<(), WritebackError>> {
         let mut results: HashMap<String, Result<(), WritebackError>> = HashMap::new();
 
-        // 1. Resolve each event to its WMS order, its Salesforce record and its shipments.
-        let resolved: Vec<Result<Resolved, (String, WritebackError)>> = futures::stream::iter(records)
+        // 1. Resolve each event to its WMS order and its Salesforce record.
+        let linked: Vec<Result<Linked, (String, WritebackError)>> = futures::stream::iter(records)
             .map(|r| async move {
                 let id = r.message_id.clone();
                 self.resolve(r).await.map_err(|e| (id, e))
@@ -197,12 +205,54 @@ impl App {
             .buffer_unordered(self.config.concurrency.max(1))
             .collect()
             .await;
-        let mut ok = Vec::new();
-        for r in resolved {
+        let mut linked_ok = Vec::new();
+        for r in linked {
             match r {
-                Ok(x) => ok.push(x),
+                Ok(x) => linked_ok.push(x),
                 Err((id, e)) => {
                     results.insert(id, Err(e));
+                }
+            }
+        }
+
+        // 1b. Read each WMS order's shipments once, however many events about it the batch holds
+        // (Logiwa sends a statuschange and a shipment event for one ship).
+        let mut orders: Vec<WmsRef> = linked_ok.iter().map(|l| l.wms_ref.clone()).collect();
+        orders.sort_by(|a, b| a.id.cmp(&b.id));
+        orders.dedup_by(|a, b| a.id == b.id);
+        let read: HashMap<String, Result<Arc<Vec<waybill::domain::Shipment>>, WmsError>> =
+            futures::stream::iter(orders)
+                .map(|r| async move {
+                    let res = self.ports.wms.shipments(&r).await.map(Arc::new);
+                    (r.id.to_string(), res)
+                })
+                .buffer_unordered(self.config.concurrency.max(1))
+                .collect()
+                .await;
+        let mut ok = Vec::new();
+        for l in linked_ok {
+            match read.get(l.wms_ref.id.as_str()) {
+                Some(Ok(shipments)) => {
+                    if shipments.is_empty() {
+                        info!(message_id = %l.message_id, order_code = %l.wms_ref.code, "no shipment yet; nothing to write");
+                    }
+                    ok.push(Resolved {
+                        message_id: l.message_id,
+                        fo_id: l.fo_id,
+                        shipments: shipments.clone(),
+                    });
+                }
+                Some(Err(e)) => {
+                    results.insert(l.message_id, Err(WritebackError::Wms(e.for_each_record())));
+                }
+                None => {
+                    results.insert(
+                        l.message_id,
+                        Err(WritebackError::NotLinked {
+                            system: l.wms_ref.system.as_str(),
+                            wms_id: l.wms_ref.id.to_string(),
+                        }),
+                    );
                 }
             }
         }
@@ -353,7 +403,7 @@ impl App {
         results
     }
 
-    async fn resolve(&self, record: Record) -> Result<Resolved, WritebackError> {
+    async fn resolve(&self, record: Record) -> Result<Linked, WritebackError> {
         let env = Envelope::<FulfillmentEvent>::parse(&record.body)?;
         let event = env.data;
         let wms = self.ports.wms.as_ref();
@@ -386,14 +436,10 @@ impl App {
                 system: wms_ref.system.as_str(),
                 wms_id: wms_ref.id.to_string(),
             })?;
-        let shipments = wms.shipments(&wms_ref).await?;
-        if shipments.is_empty() {
-            info!(message_id = %record.message_id, order_code = %wms_ref.code, topic = %event.topic, "no shipment yet; nothing to write");
-        }
-        Ok(Resolved {
+        Ok(Linked {
             message_id: record.message_id,
             fo_id,
-            shipments,
+            wms_ref,
         })
     }
 }

@@ -237,3 +237,15 @@ async fn a_bad_record_in_the_batch_does_not_stop_the_good_one() {
     assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
     assert_eq!(shipments_for(&h).len(), 1);
 }
+
+#[tokio::test]
+async fn two_events_for_one_order_in_a_batch_read_logiwa_once_and_write_one_shipment() {
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    let before = h.logiwa.state().stats().family("shipmentorder.list");
+    let resp = run(&h, vec![event_for(&r, 1), event_for(&r, 2)]).await;
+    assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
+    assert_eq!(h.logiwa.state().stats().family("shipmentorder.list") - before, 1);
+    assert_eq!(shipments_for(&h).len(), 1);
+}
