@@ -137,7 +137,7 @@ async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> Has
         app.ports.salesforce.fetch_orders(&ids).await.map(Arc::new);
     let prefetched = &prefetched;
 
-    let done: Vec<(String, Result<Option<(SalesforceId, String)>, ConsumeError>)> = futures::stream::iter(notes)
+    let done: Vec<(String, Result<InWms, ConsumeError>)> = futures::stream::iter(notes)
         .map(|(message_id, env)| async move {
             let span = info_span!("order", message_id = %message_id, correlation_id = %env.correlation_id, sf_id = %env.data.record_id, event_id = %env.data.event_id);
             let res = create_once(app, &env.data.record_id, prefetched, deadline_ms).instrument(span).await;
@@ -199,6 +199,9 @@ async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> Has
     results
 }
 
+/// The record and its current Salesforce status once its order is in the WMS; `None` when skipped.
+type InWms = Option<(SalesforceId, String)>;
+
 /// Creates the WMS order for one record at most once. Returns the record and its current status when
 /// the order is (now) in the WMS, `None` when it was skipped.
 async fn create_once(
@@ -206,7 +209,7 @@ async fn create_once(
     id: &SalesforceId,
     prefetched: &Result<Arc<HashMap<SalesforceId, OrderRead>>, SalesforceError>,
     deadline_ms: u64,
-) -> Result<Option<(SalesforceId, String)>, ConsumeError> {
+) -> Result<InWms, ConsumeError> {
     let graphs = match prefetched {
         Ok(m) => m.clone(),
         // The batch read failed (one poisoned id can fail a whole query): read this record on its own
