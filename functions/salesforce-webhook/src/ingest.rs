@@ -19,22 +19,33 @@ use waybill::webhook_auth::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::{App, FUNCTION};
 
 /// The JSON a Salesforce Flow HTTP Callout (or Apex) sends: which record changed, and an event id.
+///
+/// The canonical spelling is camelCase. Snake case is accepted too, as are the field names of the
+/// `FOStatusChangedEvent` platform event (`EventUuid`, `FulfillmentOrderId`; salesforce-api.md §4 [66]),
+/// so a Flow that forwards that event as is works without a mapping step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FlowNotification {
     /// Unique per notification; retries of the same notification reuse it.
+    #[serde(alias = "event_id", alias = "EventUuid")]
     pub event_id: String,
-    /// sObject type. Only `FulfillmentOrder` is accepted today.
-    pub object: String,
+    /// sObject type. Only `FulfillmentOrder` is accepted today. When absent, it is inferred from the
+    /// record id's key prefix (`0a3` = FulfillmentOrder).
+    #[serde(default, alias = "sobjectType", alias = "object_type")]
+    pub object: Option<String>,
     /// The record id (15 or 18 characters).
+    #[serde(alias = "record_id", alias = "FulfillmentOrderId")]
     pub record_id: String,
     /// Free-form event type from the Flow (e.g. `created`, `status_changed`); informational.
-    #[serde(default)]
+    #[serde(default, alias = "event_type", alias = "NewStatus")]
     pub event_type: Option<String>,
     /// Org id, informational.
-    #[serde(default)]
+    #[serde(default, alias = "org_id")]
     pub org_id: Option<String>,
 }
+
+/// Key prefix of FulfillmentOrder ids.
+const FULFILLMENT_ORDER_PREFIX: &str = "0a3";
 
 /// Objects the ingest route accepts, with the source product that owns them.
 const SUPPORTED_OBJECTS: &[(&str, SourceSystem)] = &[("FulfillmentOrder", SourceSystem::SalesforceOrderManagement)];
@@ -97,13 +108,24 @@ async fn accept(
         EventId::parse(&note.event_id).map_err(|e| ApiError::bad_request("INVALID_FIELD", "eventId", e.message))?;
     let record_id = SalesforceId::parse(&note.record_id)
         .map_err(|e| ApiError::bad_request("INVALID_FIELD", "recordId", e.message))?;
-    let Some((object, source)) = SUPPORTED_OBJECTS.iter().find(|(o, _)| *o == note.object) else {
+    let named = match note.object.as_deref() {
+        Some(o) => o.to_owned(),
+        None if record_id.key_prefix() == FULFILLMENT_ORDER_PREFIX => "FulfillmentOrder".to_owned(),
+        None => {
+            return Err(ApiError::bad_request(
+                "INVALID_FIELD",
+                "object",
+                "object is required for this record id",
+            ));
+        }
+    };
+    let Some((object, source)) = SUPPORTED_OBJECTS.iter().find(|(o, _)| *o == named) else {
         return Err(ApiError::new(
             422,
             "UNSUPPORTED_OBJECT",
             format!(
                 "object '{}' is not supported; supported: {}",
-                note.object,
+                named,
                 SUPPORTED_OBJECTS.iter().map(|(o, _)| *o).collect::<Vec<_>>().join(", ")
             ),
         )

@@ -250,3 +250,24 @@ async fn an_unreadable_signing_key_is_a_503_not_a_401() {
     assert_eq!(status, 503);
     assert_eq!(answer["error"]["code"], "SIGNING_KEY_UNAVAILABLE");
 }
+
+#[tokio::test]
+async fn a_forwarded_fo_status_changed_event_is_accepted_without_an_object_field() {
+    // FOStatusChangedEvent field names (EventUuid, FulfillmentOrderId, NewStatus), no object: the id's
+    // key prefix says FulfillmentOrder.
+    let h = harness();
+    let body = r#"{"EventUuid":"5b1d2c3e-0000-4000-8000-00000000000a","FulfillmentOrderId":"0a3Dn000000TxyzIAC","NewStatus":"Allocated"}"#;
+    let (status, answer) = call(&h, signed(body, KEY)).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(h.queue.sent(ORDERS).len(), 1);
+}
+
+#[tokio::test]
+async fn an_outbound_message_soap_body_is_refused_as_unsupported_media() {
+    let h = harness();
+    let mut event = signed("<soapenv:Envelope/>", KEY);
+    event["headers"]["content-type"] = Value::String("text/xml; charset=utf-8".into());
+    let (status, answer) = call(&h, event).await;
+    assert_eq!(status, 415);
+    assert_eq!(answer["error"]["code"], "UNSUPPORTED_MEDIA_TYPE");
+}

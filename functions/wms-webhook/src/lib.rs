@@ -116,7 +116,12 @@ impl App {
 
         let body = http::body_bytes(req, cfg.max_body_bytes)?;
         http::require_json(req)?;
-        let hook = webhook::parse(http::header(req, "x-logiwa-topic"), &body).map_err(|e| webhook_error(&e))?;
+        // The topic may come from the subscription address (`?topic=`) or a header; otherwise the body says.
+        let topic = req
+            .query_string_parameters
+            .first("topic")
+            .or_else(|| http::header(req, "x-logiwa-topic"));
+        let hook = webhook::parse(topic, &body).map_err(|e| webhook_error(&e))?;
         let event = hook.to_event(OffsetDateTime::now_utc());
         let message = Envelope::new(cid.clone(), event.clone());
 

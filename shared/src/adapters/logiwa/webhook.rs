@@ -120,6 +120,50 @@ pub struct LogiwaWebhook {
     pub transaction_id: Option<String>,
 }
 
+/// Field names we read, with the other spellings we accept for each.
+const FIELD_ALIASES: &[(&str, &[&str])] = &[
+    ("identifier", &["shipmentOrderIdentifier"]),
+    ("code", &["shipmentOrderCode", "orderCode"]),
+    ("shipmentOrderStatusId", &["statusId"]),
+    ("shipmentOrderStatusName", &["statusName"]),
+    ("updatedDateTime", &[]),
+    ("trackingNumbers", &[]),
+    ("shipmentInfo", &[]),
+    ("transactionIdentifier", &["transactionId"]),
+];
+
+/// Splits off a `{topic|Topic, data|Data}` envelope when the body has one.
+fn unwrap_envelope(m: serde_json::Map<String, Value>) -> (Option<String>, serde_json::Map<String, Value>) {
+    let key = |name: &str| m.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned();
+    let topic = key("topic").and_then(|k| m.get(&k).and_then(Value::as_str).map(str::to_owned));
+    match key("data").and_then(|k| m.get(&k).cloned()) {
+        Some(Value::Object(inner)) => (topic, inner),
+        _ => (topic, m),
+    }
+}
+
+/// Renames fields to the spelling the parser reads: case-insensitive, plus the aliases above.
+fn canonical_fields(m: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for (k, v) in m {
+        let canonical = FIELD_ALIASES
+            .iter()
+            .find(|(name, aliases)| k.eq_ignore_ascii_case(name) || aliases.iter().any(|a| k.eq_ignore_ascii_case(a)))
+            .map(|(name, _)| (*name).to_owned());
+        match canonical {
+            // The exact spelling wins over an alias when both are present.
+            Some(name) if name == k || !out.contains_key(&name) => {
+                out.insert(name, v);
+            }
+            Some(_) => {}
+            None => {
+                out.insert(k, v);
+            }
+        }
+    }
+    out
+}
+
 /// Parses a webhook body. `topic_hint` is the topic from wherever the HTTP layer learnt it (e.g. the route
 /// it registered with `Webhook/create`); Logiwa sends no topic header. Without a hint the topic is inferred:
 /// a body with `shipmentInfo` is a shipment, anything else a status change.
@@ -135,6 +179,16 @@ pub fn parse(topic_hint: Option<&str>, body: &[u8]) -> Result<LogiwaWebhook, Web
     let Value::Object(m) = value else {
         return Err(WebhookParseError::NotJson("not an object".into()));
     };
+    // Tolerate an envelope (`{"topic": "...", "data": {...}}`) and PascalCase or prefixed field names:
+    // the vendor's example payloads could not be read (see tests/simulators/README.md), so we accept the
+    // plausible spellings of the same fields rather than reject a real delivery on naming alone.
+    let (envelope_topic, m) = unwrap_envelope(m);
+    let hinted = match (hinted, envelope_topic) {
+        (Some(t), _) => Some(t),
+        (None, Some(t)) => Some(Topic::parse(&t)?),
+        (None, None) => None,
+    };
+    let m = canonical_fields(m);
     let topic = hinted.unwrap_or(if m.contains_key("shipmentInfo") {
         Topic::Shipment
     } else {
@@ -381,5 +435,21 @@ mod tests {
         );
         assert_eq!(parse(None, b"not json").expect_err("not json").field(), Some("body"));
         assert_eq!(parse(None, b"[1]").expect_err("not object").field(), Some("body"));
+    }
+
+    #[test]
+    fn pascal_case_and_enveloped_bodies_parse_like_the_documented_shape() {
+        let pascal = r#"{"Identifier":"7c0e4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c","Code":"FO-0000009","ShipmentOrderStatusName":"Shipped","TrackingNumbers":["1Z9"]}"#;
+        let hook = parse(None, pascal.as_bytes()).expect("pascal case");
+        assert_eq!(hook.order_code, "FO-0000009");
+        assert_eq!(hook.status_name.as_deref(), Some("Shipped"));
+        let enveloped = r#"{"topic":"wms/shipmentorder/shipment","data":{"shipmentOrderIdentifier":"7c0e4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c","shipmentOrderCode":"FO-0000010"}}"#;
+        let hook = parse(None, enveloped.as_bytes()).expect("envelope");
+        assert_eq!(hook.topic, Topic::Shipment);
+        assert_eq!(hook.order_code, "FO-0000010");
+        let other = r#"{"topic":"wms/product/update","data":{"identifier":"x","code":"y"}}"#;
+        assert!(parse(None, other.as_bytes())
+            .expect_err("unsupported")
+            .is_unsupported_topic());
     }
 }
