@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod batch;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod fakes;

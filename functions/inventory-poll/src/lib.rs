@@ -97,7 +97,11 @@ impl App {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
         let input: PollInput = serde_json::from_value(event.payload).unwrap_or_default();
         let warehouses = input.warehouses.unwrap_or_else(|| self.config.warehouses.clone());
-        let report = self.poll(&warehouses, OffsetDateTime::now_utc()).await;
+        let report = waybill::deadline::scope(
+            event.context.deadline,
+            self.poll(&warehouses, OffsetDateTime::now_utc()),
+        )
+        .await;
         if let Some(failed) = report.warehouses.iter().find(|w| w.error.is_some()) {
             return Err(InvocationError::new(
                 "INVENTORY_POLL_FAILED",

@@ -58,13 +58,17 @@ impl App {
     /// record problems become batch-item failures or parked records.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
         let (payload, ctx) = event.into_parts();
+        waybill::deadline::scope(ctx.deadline, self.dispatch(payload, ctx.deadline)).await
+    }
+
+    async fn dispatch(&self, payload: Value, deadline_ms: u64) -> Result<Value, InvocationError> {
         match Invocation::classify(payload)? {
             Invocation::Http(req) => {
                 let resp = ingest::handle(self, &req).await;
                 serde_json::to_value(resp).map_err(|e| InvocationError::new("SERIALIZE", e.to_string()))
             }
             Invocation::Sqs(batch) => {
-                let report = consume::handle(self, batch, ctx.deadline).await;
+                let report = consume::handle(self, batch, deadline_ms).await;
                 serde_json::to_value(report.response()).map_err(|e| InvocationError::new("SERIALIZE", e.to_string()))
             }
             Invocation::Other(_) => Err(InvocationError::new(

@@ -169,7 +169,7 @@ impl App {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
         match Invocation::classify(event.payload)? {
             Invocation::Sqs(batch) => {
-                let report = self.handle_batch(batch).await;
+                let report = waybill::deadline::scope(event.context.deadline, self.handle_batch(batch)).await;
                 serde_json::to_value(report.response()).map_err(|e| InvocationError::new("SERIALIZE", e.to_string()))
             }
             _ => Err(InvocationError::new(

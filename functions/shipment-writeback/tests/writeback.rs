@@ -249,3 +249,37 @@ async fn two_events_for_one_order_in_a_batch_read_logiwa_once_and_write_one_ship
     assert_eq!(h.logiwa.state().stats().family("shipmentorder.list") - before, 1);
     assert_eq!(shipments_for(&h).len(), 1);
 }
+
+#[tokio::test]
+async fn no_retry_starts_that_could_not_finish_before_the_invocation_deadline() {
+    // Given Salesforce answers the Shipment upsert slowly (700 ms) and with a 503
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    h.sf.state().add_fault(
+        FaultRule::latency(700)
+            .method("PATCH")
+            .path_contains("/composite/sobjects/Shipment/"),
+    );
+    h.sf.state().add_fault(
+        FaultRule::status(503)
+            .method("PATCH")
+            .path_contains("/composite/sobjects/Shipment/"),
+    );
+    let before = h.sf.state().stats().family("composite/sobjects");
+    // When the batch runs with 2.5 s left in the invocation (1 s after the settling margin)
+    let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).expect("ms");
+    let mut ctx = Context::default();
+    ctx.deadline = now_ms + 2_500;
+    let mut e = SqsEvent::default();
+    e.records = vec![event_for(&r, 1)];
+    let resp = h
+        .app
+        .handle(LambdaEvent::new(serde_json::to_value(e).expect("event"), ctx))
+        .await
+        .expect("batch");
+    // Then the record is handed back for retry after a single upsert attempt (without the deadline the
+    // adapter makes three), so the invocation ends in time to report it
+    assert_eq!(resp["batchItemFailures"], json!([{"itemIdentifier": "m1"}]), "{resp}");
+    assert_eq!(h.sf.state().stats().family("composite/sobjects") - before, 1);
+}

@@ -186,7 +186,13 @@ impl HttpClient {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
+        let configured = *self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
+        // The invocation's deadline (set by the handler for the task, see `crate::deadline`) applies to
+        // every adapter the handler drives through a port, without each port method taking a parameter.
+        match (configured, crate::deadline::current()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Calls made so far.
