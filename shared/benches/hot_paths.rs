@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use rust_decimal::Decimal;
 use time::macros::datetime;
 use waybill::batch::{self, BatchOptions};
 use waybill::domain::*;
@@ -14,50 +13,15 @@ use waybill::mapping::{MappingTables, Target};
 use waybill::messages::{Envelope, OrderNotification};
 use waybill::webhook_auth::{sign, verify_signature};
 
-fn order(lines: usize) -> Order {
-    let id = |n: usize, p: &str| SalesforceId::parse(&format!("{p}{n:012}")).expect("id");
-    Order {
-        source: OrderSource {
-            system: SourceSystem::SalesforceOrderManagement,
-            record_id: id(1, "0a3"),
-            number: "FO-0000001".into(),
-            external_ids: vec![],
-        },
-        status: "Allocated".into(),
-        account_name: Some("Acme".into()),
-        ship_to: Address {
-            name: "Ada".into(),
-            street: vec!["1 Main".into()],
-            city: "X".into(),
-            country: "US".into(),
-            ..Address::default()
-        },
-        bill_to: None,
-        service_level: ServiceLevel {
-            carrier: None,
-            service: None,
-            method: "GROUND".into(),
-        },
-        fulfilled_from: LocationCode::parse("LOC-EAST").expect("loc"),
-        currency: CurrencyCode::parse("USD").expect("cur"),
-        ordered_at: datetime!(2026-11-23 0:00 UTC),
-        lines: (0..lines)
-            .map(|i| OrderLine {
-                line_id: id(i, "0a4"),
-                kind: LineKind::Product,
-                sku: Sku::parse(&format!("SKU-{i}")).expect("sku"),
-                description: None,
-                quantity: Quantity::new(Decimal::from(2), UnitOfMeasure::parse("Each").expect("u")).expect("q"),
-                unit_price: Decimal::new(1999, 2),
-                unit_tax: Decimal::new(160, 2),
-                product_id: None,
-                order_item_summary_id: None,
-            })
+fn order(lines: u32) -> Order {
+    waybill::testing::sample_order(
+        (0..lines)
+            .map(|i| waybill::testing::sample_line(i, &format!("SKU-{i}"), "2", "Each"))
             .collect(),
-    }
+    )
 }
 
-fn tables(lines: usize) -> MappingTables {
+fn tables(lines: u32) -> MappingTables {
     let t = |v: &str| Target {
         value: v.into(),
         factor: None,

@@ -373,7 +373,6 @@ impl CachedMappings {
 mod tests {
     use super::*;
     use crate::domain::*;
-    use time::macros::datetime;
 
     fn target(v: &str) -> Target {
         Target {
@@ -408,44 +407,7 @@ mod tests {
     }
 
     fn order(unit: &str, qty: &str) -> Order {
-        let id = |s: &str| SalesforceId::parse(s).expect("id");
-        Order {
-            source: OrderSource {
-                system: SourceSystem::SalesforceOrderManagement,
-                record_id: id("0a3000000000001"),
-                number: "FO-0000001".into(),
-                external_ids: vec![],
-            },
-            status: "Allocated".into(),
-            account_name: Some("Acme".into()),
-            ship_to: Address {
-                name: "Ada".into(),
-                street: vec!["1 Main St".into()],
-                city: "Springfield".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-            bill_to: None,
-            service_level: ServiceLevel {
-                carrier: None,
-                service: None,
-                method: "Ground".into(),
-            },
-            fulfilled_from: LocationCode::parse("LOC-EAST").expect("loc"),
-            currency: CurrencyCode::parse("USD").expect("cur"),
-            ordered_at: datetime!(2026-11-23 10:00 UTC),
-            lines: vec![OrderLine {
-                line_id: id("0a4000000000001"),
-                kind: LineKind::Product,
-                sku: Sku::parse("SF-TEE").expect("sku"),
-                description: None,
-                quantity: Quantity::new(qty.parse().expect("dec"), UnitOfMeasure::parse(unit).expect("u")).expect("q"),
-                unit_price: Decimal::from(24),
-                unit_tax: Decimal::from(2),
-                product_id: None,
-                order_item_summary_id: None,
-            }],
-        }
+        crate::testing::sample_order(vec![crate::testing::sample_line(1, "SF-TEE", qty, unit)])
     }
 
     #[test]

@@ -312,3 +312,58 @@ pub async fn create_secret(
         .with_context(|| format!("failed to create secret {name}"))?;
     Ok(name)
 }
+
+/// A shippable SOM order for tests and benchmarks: `FO-0000001` (record `0a3000000000001…`), ship-to
+/// "Ada" in Springfield US, fulfilled from `LOC-EAST`, delivery method `Ground`, USD, with these lines.
+pub fn sample_order(lines: Vec<crate::domain::OrderLine>) -> crate::domain::Order {
+    use crate::domain::{
+        Address, CurrencyCode, LocationCode, Order, OrderSource, SalesforceId, ServiceLevel, SourceSystem,
+    };
+    Order {
+        source: OrderSource {
+            system: SourceSystem::SalesforceOrderManagement,
+            record_id: SalesforceId::parse("0a3000000000001").expect("valid sample id"),
+            number: "FO-0000001".into(),
+            external_ids: vec![("OrderSummaryId".into(), "1Os000000000001".into())],
+        },
+        status: "Allocated".into(),
+        account_name: Some("Acme".into()),
+        ship_to: Address {
+            name: "Ada".into(),
+            street: vec!["1 Main St".into()],
+            city: "Springfield".into(),
+            country: "US".into(),
+            ..Address::default()
+        },
+        bill_to: None,
+        service_level: ServiceLevel {
+            carrier: None,
+            service: None,
+            method: "Ground".into(),
+        },
+        fulfilled_from: LocationCode::parse("LOC-EAST").expect("valid sample location"),
+        currency: CurrencyCode::parse("USD").expect("valid sample currency"),
+        ordered_at: time::macros::datetime!(2026-11-23 10:00 UTC),
+        lines,
+    }
+}
+
+/// A product line `n` (line id `0a4…n`, product `01t…1`) of `quantity` `unit` of `sku`, at 24.00 + 2.00 tax.
+pub fn sample_line(n: u32, sku: &str, quantity: &str, unit: &str) -> crate::domain::OrderLine {
+    use crate::domain::{LineKind, OrderLine, Quantity, SalesforceId, Sku, UnitOfMeasure};
+    OrderLine {
+        line_id: SalesforceId::parse(&format!("0a4{n:012}")).expect("valid sample line id"),
+        kind: LineKind::Product,
+        sku: Sku::parse(sku).expect("valid sample sku"),
+        description: None,
+        quantity: Quantity::new(
+            quantity.parse().expect("decimal quantity"),
+            UnitOfMeasure::parse(unit).expect("unit"),
+        )
+        .expect("valid sample quantity"),
+        unit_price: rust_decimal::Decimal::from(24),
+        unit_tax: rust_decimal::Decimal::from(2),
+        product_id: Some(SalesforceId::parse("01t000000000001").expect("valid sample product")),
+        order_item_summary_id: None,
+    }
+}

@@ -141,7 +141,6 @@ fn unit_factor(tables: &MappingTables, line: &OrderLine, shipped: &ShippedLine) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
     use waybill::domain::*;
     use waybill::mapping::Target;
 
@@ -153,48 +152,12 @@ mod tests {
         Quantity::new(Decimal::from(v), UnitOfMeasure::parse(unit).expect("u")).expect("q")
     }
 
-    fn line(n: &str, sku: &str, q: i64, unit: &str) -> OrderLine {
-        OrderLine {
-            line_id: id(n),
-            kind: LineKind::Product,
-            sku: Sku::parse(sku).expect("sku"),
-            description: None,
-            quantity: qty(q, unit),
-            unit_price: Decimal::ONE,
-            unit_tax: Decimal::ZERO,
-            product_id: Some(id("01t000000000001")),
-            order_item_summary_id: None,
-        }
+    fn line(n: u32, sku: &str, q: i64, unit: &str) -> OrderLine {
+        waybill::testing::sample_line(n, sku, &q.to_string(), unit)
     }
 
     fn order(lines: Vec<OrderLine>) -> Order {
-        Order {
-            source: OrderSource {
-                system: SourceSystem::SalesforceOrderManagement,
-                record_id: id("0a3000000000001"),
-                number: "FO-0000001".into(),
-                external_ids: vec![("OrderSummaryId".into(), "1Os000000000001".into())],
-            },
-            status: "Assigned".into(),
-            account_name: None,
-            ship_to: Address {
-                name: "Ada".into(),
-                street: vec!["1 Main".into()],
-                city: "X".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-            bill_to: None,
-            service_level: ServiceLevel {
-                carrier: None,
-                service: None,
-                method: "Ground".into(),
-            },
-            fulfilled_from: LocationCode::parse("WH").expect("loc"),
-            currency: CurrencyCode::parse("USD").expect("cur"),
-            ordered_at: datetime!(2026-11-23 0:00 UTC),
-            lines,
-        }
+        waybill::testing::sample_order(lines)
     }
 
     fn shipped(sku: &str, q: i64, unit: &str) -> ShippedLine {
@@ -257,7 +220,7 @@ mod tests {
 
     #[test]
     fn parcels_with_contents_become_one_shipment_each_with_stable_external_ids() {
-        let o = order(vec![line("0a4000000000001", "SF-A", 3, "Each")]);
+        let o = order(vec![line(1, "SF-A", 3, "Each")]);
         let s = shipment(
             vec![
                 package("1Z1", vec![shipped("W-A", 2, "Unit")]),
@@ -276,7 +239,7 @@ mod tests {
 
     #[test]
     fn parcels_without_contents_become_one_shipment_with_all_lines() {
-        let o = order(vec![line("0a4000000000001", "SF-A", 3, "Each")]);
+        let o = order(vec![line(1, "SF-A", 3, "Each")]);
         let s = shipment(
             vec![package("1Z1", vec![]), package("1Z2", vec![])],
             vec![shipped("W-A", 3, "Unit")],
@@ -290,7 +253,7 @@ mod tests {
 
     #[test]
     fn eaches_shipped_against_a_case_line_come_back_as_cases() {
-        let o = order(vec![line("0a4000000000001", "SF-A", 2, "Case")]);
+        let o = order(vec![line(1, "SF-A", 2, "Case")]);
         let s = shipment(vec![], vec![shipped("W-A", 24, "Unit")]);
         let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
         assert_eq!(recs[0].items[0].quantity, Decimal::from(2));
@@ -298,10 +261,7 @@ mod tests {
 
     #[test]
     fn a_quantity_split_over_two_lines_of_one_sku_fills_them_in_order() {
-        let o = order(vec![
-            line("0a4000000000001", "SF-A", 2, "Each"),
-            line("0a4000000000002", "SF-A", 5, "Each"),
-        ]);
+        let o = order(vec![line(1, "SF-A", 2, "Each"), line(2, "SF-A", 5, "Each")]);
         let s = shipment(vec![], vec![shipped("W-A", 4, "Unit")]);
         let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
         let q: Vec<Decimal> = recs[0].items.iter().map(|i| i.quantity).collect();
@@ -310,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_shipped_sku_that_is_not_on_the_order_is_an_error_naming_it() {
-        let o = order(vec![line("0a4000000000001", "SF-A", 1, "Each")]);
+        let o = order(vec![line(1, "SF-A", 1, "Each")]);
         let mut t = tables();
         t.sku.passthrough = true;
         let s = shipment(vec![], vec![shipped("W-OTHER", 1, "Unit")]);
