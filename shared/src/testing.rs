@@ -367,3 +367,20 @@ pub fn sample_line(n: u32, sku: &str, quantity: &str, unit: &str) -> crate::doma
         order_item_summary_id: None,
     }
 }
+
+/// Mapping tables for the simulators' demo data: SKUs pass through, `Each` → Logiwa `Unit`, location `WH1`
+/// → `logiwa_warehouse` (an identifier), delivery method `UPS Ground` → carrier `UPS`, service `Ground`.
+pub fn demo_mapping_tables(logiwa_warehouse: &str) -> crate::mapping::MappingTables {
+    use crate::mapping::{MappingTables, Target};
+    let t = |v: &str, service: Option<&str>| Target {
+        value: v.into(),
+        factor: None,
+        service: service.map(str::to_owned),
+    };
+    let mut m = MappingTables::default();
+    m.sku.passthrough = true;
+    m.unit.entries.insert("Each".into(), t("Unit", None));
+    m.warehouse.entries.insert("WH1".into(), t(logiwa_warehouse, None));
+    m.carrier.entries.insert("UPS Ground".into(), t("UPS", Some("Ground")));
+    m
+}

@@ -34,15 +34,7 @@ async fn harness() -> Harness {
             .with("logiwa", &sims.logiwa_credentials().to_string()),
     );
     let DemoSims { salesforce: sf, logiwa } = sims;
-    let t = |v: &str| Target {
-        value: v.into(),
-        factor: None,
-        service: None,
-    };
-    let mut tables = MappingTables::default();
-    tables.sku.passthrough = true;
-    tables.unit.entries.insert("Each".into(), t("Unit"));
-    tables.warehouse.entries.insert("WH1".into(), t(LOGIWA_WH));
+    let tables = waybill::testing::demo_mapping_tables(LOGIWA_WH);
     let watermarks = Arc::new(MemoryWatermarks::new());
     let app = App {
         config: Config {

@@ -13,7 +13,7 @@ use waybill::adapters::salesforce::{SalesforceConfig, SalesforceOm};
 use waybill::batch::attrs;
 use waybill::domain::{CorrelationId, EventId, SalesforceId, SourceSystem};
 use waybill::fakes::{MemoryIdempotency, MemoryMappings, MemoryQueue, MemorySecrets, MemoryXref};
-use waybill::mapping::{CachedMappings, MappingTables, Target};
+use waybill::mapping::{CachedMappings, MappingTables};
 use waybill::messages::{Envelope, OrderNotification};
 use waybill_simulators::demo::DemoSims;
 use waybill_simulators::{LogiwaState, RunningSim, SalesforceState};
@@ -31,24 +31,7 @@ struct Harness {
 }
 
 fn tables() -> MappingTables {
-    let t = |v: &str| Target {
-        value: v.into(),
-        factor: None,
-        service: None,
-    };
-    let mut m = MappingTables::default();
-    m.sku.passthrough = true;
-    m.unit.entries.insert("Each".into(), t("Unit"));
-    m.warehouse.entries.insert("WH1".into(), t(LOGIWA_WH));
-    m.carrier.entries.insert(
-        "UPS Ground".into(),
-        Target {
-            value: "UPS".into(),
-            factor: None,
-            service: Some("Ground".into()),
-        },
-    );
-    m
+    waybill::testing::demo_mapping_tables(LOGIWA_WH)
 }
 
 async fn harness(tables: MappingTables) -> Harness {
