@@ -6,8 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::{AdminError, InventorySeed, LogiwaState, ProductSeed, RateTier, ShipRequest};
-use crate::common::faults::FaultRule;
-use crate::common::gate::{empty_response, json_response};
+use crate::common::gate::json_response;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -18,11 +17,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 pub(super) fn routes() -> Router<LogiwaState> {
-    Router::new()
-        .route("/__sim/stats", get(stats))
-        .route("/__sim/reset", post(reset))
-        .route("/__sim/faults", post(add_fault).get(list_faults).delete(clear_faults))
-        .route("/__sim/expire-sessions", post(expire))
+    crate::common::admin::routes::<LogiwaState>()
         .route("/__sim/logiwa/warehouses", post(add_warehouse).get(list_warehouses))
         .route("/__sim/logiwa/clients", post(add_client).get(list_clients))
         .route("/__sim/logiwa/products", post(add_product).get(list_products))
@@ -48,41 +43,6 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
         body
     };
     serde_json::from_slice(raw).map_err(|e| json_response(400, &json!({"error": format!("invalid body: {e}")})))
-}
-
-async fn stats(State(st): State<LogiwaState>) -> Response {
-    json_response(200, &serde_json::to_value(st.stats()).unwrap_or(Value::Null))
-}
-
-async fn reset(State(st): State<LogiwaState>) -> Response {
-    st.reset();
-    empty_response(204)
-}
-
-async fn add_fault(State(st): State<LogiwaState>, body: Bytes) -> Response {
-    match serde_json::from_slice::<FaultRule>(&body) {
-        Ok(rule) => json_response(201, &json!({"id": st.add_fault(rule)})),
-        Err(e) => json_response(400, &json!({"error": format!("invalid fault rule: {e}")})),
-    }
-}
-
-async fn list_faults(State(st): State<LogiwaState>) -> Response {
-    let list: Vec<Value> = st
-        .faults()
-        .into_iter()
-        .map(|(id, r)| json!({"id": id, "rule": r}))
-        .collect();
-    json_response(200, &Value::Array(list))
-}
-
-async fn clear_faults(State(st): State<LogiwaState>) -> Response {
-    st.clear_faults();
-    empty_response(204)
-}
-
-async fn expire(State(st): State<LogiwaState>) -> Response {
-    st.expire_sessions();
-    empty_response(204)
 }
 
 #[derive(Deserialize)]

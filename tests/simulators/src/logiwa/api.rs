@@ -106,6 +106,21 @@ fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, Response> {
     }
 }
 
+/// The prologue every `.../list/i/{i}/s/{s}` route shares: bearer token, paging, LQL filters.
+fn list_request(
+    st: &LogiwaState,
+    headers: &HeaderMap,
+    index: &str,
+    size: &str,
+    query: Option<&str>,
+    specs: &[FieldSpec],
+) -> Result<(usize, usize, Vec<lql::Filter>), Response> {
+    authorize(st, headers)?;
+    let (index, size) = paging(index, size)?;
+    let filters = lql::parse(query, specs).map_err(bad_request)?;
+    Ok((index, size, filters))
+}
+
 fn paging(index: &str, size: &str) -> Result<(usize, usize), Response> {
     let index: usize = index
         .parse()
@@ -530,16 +545,9 @@ async fn list_orders(
     Path((index, size)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(r) = authorize(&st, &headers) {
-        return r;
-    }
-    let (index, size) = match paging(&index, &size) {
-        Ok(p) => p,
+    let (index, size, filters) = match list_request(&st, &headers, &index, &size, q.as_deref(), ORDER_FILTERS) {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let filters = match lql::parse(q.as_deref(), ORDER_FILTERS) {
-        Ok(f) => f,
-        Err(e) => return bad_request(e),
     };
     let d = st.data();
     let mut rows = Vec::new();
@@ -590,16 +598,9 @@ async fn list_labels(
     Path((index, size)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(r) = authorize(&st, &headers) {
-        return r;
-    }
-    let (index, size) = match paging(&index, &size) {
-        Ok(p) => p,
+    let (index, size, filters) = match list_request(&st, &headers, &index, &size, q.as_deref(), LABEL_FILTERS) {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let filters = match lql::parse(q.as_deref(), LABEL_FILTERS) {
-        Ok(f) => f,
-        Err(e) => return bad_request(e),
     };
     let d = st.data();
     let rows: Vec<Value> = d
@@ -655,16 +656,9 @@ async fn list_inventory(
     Path((index, size)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(r) = authorize(&st, &headers) {
-        return r;
-    }
-    let (index, size) = match paging(&index, &size) {
-        Ok(p) => p,
+    let (index, size, filters) = match list_request(&st, &headers, &index, &size, q.as_deref(), INVENTORY_FILTERS) {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let filters = match lql::parse(q.as_deref(), INVENTORY_FILTERS) {
-        Ok(f) => f,
-        Err(e) => return bad_request(e),
     };
     let d = st.data();
     let mut rows = Vec::new();

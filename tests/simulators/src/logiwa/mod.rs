@@ -761,6 +761,15 @@ impl LogiwaState {
     }
 }
 
+impl crate::common::admin::SimControl for LogiwaState {
+    fn reset_all(&self) {
+        self.reset();
+    }
+    fn expire_all_sessions(&self) {
+        self.expire_sessions();
+    }
+}
+
 impl SimHooks for LogiwaState {
     fn sim_name(&self) -> &'static str {
         "logiwa"

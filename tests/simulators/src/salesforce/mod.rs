@@ -248,6 +248,15 @@ impl SalesforceState {
     }
 }
 
+impl crate::common::admin::SimControl for SalesforceState {
+    fn reset_all(&self) {
+        self.reset();
+    }
+    fn expire_all_sessions(&self) {
+        self.expire_sessions();
+    }
+}
+
 impl SimHooks for SalesforceState {
     fn sim_name(&self) -> &'static str {
         "salesforce"
@@ -460,41 +469,6 @@ async fn not_found() -> Response {
 
 // ---- admin (/__sim) ----
 
-async fn admin_stats(State(st): State<SalesforceState>) -> Json<StatsSnapshot> {
-    Json(st.stats())
-}
-
-async fn admin_reset(State(st): State<SalesforceState>) -> Response {
-    st.reset();
-    empty_response(204)
-}
-
-async fn admin_add_fault(State(st): State<SalesforceState>, body: Bytes) -> Response {
-    match serde_json::from_slice::<FaultRule>(&body) {
-        Ok(rule) => json_response(201, &json!({"id": st.add_fault(rule)})),
-        Err(e) => json_response(400, &json!({"error": format!("invalid fault rule: {e}")})),
-    }
-}
-
-async fn admin_list_faults(State(st): State<SalesforceState>) -> Response {
-    let list: Vec<Value> = st
-        .faults()
-        .into_iter()
-        .map(|(id, r)| json!({"id": id, "rule": r}))
-        .collect();
-    json_response(200, &Value::Array(list))
-}
-
-async fn admin_clear_faults(State(st): State<SalesforceState>) -> Response {
-    st.clear_faults();
-    empty_response(204)
-}
-
-async fn admin_expire(State(st): State<SalesforceState>) -> Response {
-    st.expire_sessions();
-    empty_response(204)
-}
-
 async fn admin_records(State(st): State<SalesforceState>, Path(ty): Path<String>) -> Response {
     match schema::schema().object(&ty) {
         Some(_) => json_response(200, &Value::Array(st.records(&ty))),
@@ -557,14 +531,7 @@ pub fn router(state: SalesforceState) -> Router {
             state.clone(),
             gate::<SalesforceState>,
         ));
-    let admin = Router::new()
-        .route("/__sim/stats", get(admin_stats))
-        .route("/__sim/reset", post(admin_reset))
-        .route(
-            "/__sim/faults",
-            post(admin_add_fault).get(admin_list_faults).delete(admin_clear_faults),
-        )
-        .route("/__sim/expire-sessions", post(admin_expire))
+    let admin = crate::common::admin::routes::<SalesforceState>()
         .route(
             "/__sim/salesforce/records/{sobject}",
             get(admin_records).post(admin_seed),
