@@ -233,14 +233,7 @@ where
         Ok(mut by_id) => records
             .into_iter()
             .map(|r| {
-                let res = by_id
-                    .remove(&r.message_id)
-                    .map(|x| x.map_err(RecordError::Handler))
-                    .unwrap_or_else(|| {
-                        Err(RecordError::Panicked(
-                            "handler returned no result for this record".into(),
-                        ))
-                    });
+                let res = take_result(&mut by_id, &r.message_id);
                 (r, res)
             })
             .collect(),
@@ -250,14 +243,7 @@ where
             for r in records {
                 let one = AssertUnwindSafe(handler(vec![r.clone()])).catch_unwind().await;
                 let res = match one {
-                    Ok(mut m) => m
-                        .remove(&r.message_id)
-                        .map(|x| x.map_err(RecordError::Handler))
-                        .unwrap_or_else(|| {
-                            Err(RecordError::Panicked(
-                                "handler returned no result for this record".into(),
-                            ))
-                        }),
+                    Ok(mut m) => take_result(&mut m, &r.message_id),
                     Err(p) => Err(RecordError::Panicked(panic_message(p.as_ref()))),
                 };
                 out.push((r, res));
@@ -266,6 +252,19 @@ where
         }
     };
     settle(results, opts, publisher).await
+}
+
+/// This record's result from a batch handler's map; a record the handler left out counts as failed.
+fn take_result<E: Classified + 'static>(
+    by_id: &mut HashMap<String, Result<(), E>>,
+    message_id: &str,
+) -> Result<(), RecordError<E>> {
+    match by_id.remove(message_id) {
+        Some(res) => res.map_err(RecordError::Handler),
+        None => Err(RecordError::Panicked(
+            "handler returned no result for this record".into(),
+        )),
+    }
 }
 
 async fn settle<E: Classified + Send + 'static>(

@@ -384,3 +384,21 @@ pub fn demo_mapping_tables(logiwa_warehouse: &str) -> crate::mapping::MappingTab
     m.carrier.entries.insert("UPS Ground".into(), t("UPS", Some("Ground")));
     m
 }
+
+/// An SQS record as the Lambda event source delivers it (`eventSource: aws:sqs`), on its `receive_count`-th receive.
+pub fn sqs_message(message_id: &str, body: &str, receive_count: u32) -> aws_lambda_events::sqs::SqsMessage {
+    let mut m = aws_lambda_events::sqs::SqsMessage::default();
+    m.message_id = Some(message_id.into());
+    m.body = Some(body.into());
+    m.event_source = Some("aws:sqs".into());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m
+}
+
+/// An SQS batch event as JSON, ready for `LambdaEvent::new`.
+pub fn sqs_event(records: Vec<aws_lambda_events::sqs::SqsMessage>) -> serde_json::Value {
+    let mut e = aws_lambda_events::sqs::SqsEvent::default();
+    e.records = records;
+    serde_json::to_value(e).unwrap_or(serde_json::Value::Null)
+}

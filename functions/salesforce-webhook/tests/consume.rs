@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::SqsMessage;
 use lambda_runtime::{Context, LambdaEvent};
 use salesforce_webhook::{App, Config, Ports};
 use serde_json::{json, Value};
@@ -86,13 +86,7 @@ async fn harness(tables: MappingTables) -> Harness {
 }
 
 fn record(message_id: &str, body: String, receive_count: u32) -> SqsMessage {
-    let mut m = SqsMessage::default();
-    m.message_id = Some(message_id.into());
-    m.body = Some(body);
-    m.event_source = Some("aws:sqs".into());
-    m.attributes
-        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
-    m
+    waybill::testing::sqs_message(message_id, &body, receive_count)
 }
 
 fn notification(fo_id: &str, event_id: &str) -> String {
@@ -112,13 +106,9 @@ fn notification(fo_id: &str, event_id: &str) -> String {
 }
 
 async fn run(h: &Harness, records: Vec<SqsMessage>) -> Value {
-    let mut e = SqsEvent::default();
-    e.records = records;
+    let event = waybill::testing::sqs_event(records);
     h.app
-        .handle(LambdaEvent::new(
-            serde_json::to_value(e).expect("event"),
-            Context::default(),
-        ))
+        .handle(LambdaEvent::new(event, Context::default()))
         .await
         .expect("batch")
 }

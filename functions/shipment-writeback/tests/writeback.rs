@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::SqsMessage;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use shipment_writeback::{App, Config, Ports};
@@ -114,22 +114,13 @@ fn event_for(r: &WmsRef, n: u32) -> SqsMessage {
     .to_outbound()
     .expect("body")
     .body;
-    let mut m = SqsMessage::default();
-    m.message_id = Some(format!("m{n}"));
-    m.body = Some(body);
-    m.event_source = Some("aws:sqs".into());
-    m.attributes.insert("ApproximateReceiveCount".into(), "1".into());
-    m
+    waybill::testing::sqs_message(&format!("m{n}"), &body, 1)
 }
 
 async fn run(h: &Harness, records: Vec<SqsMessage>) -> Value {
-    let mut e = SqsEvent::default();
-    e.records = records;
+    let event = waybill::testing::sqs_event(records);
     h.app
-        .handle(LambdaEvent::new(
-            serde_json::to_value(e).expect("event"),
-            Context::default(),
-        ))
+        .handle(LambdaEvent::new(event, Context::default()))
         .await
         .expect("batch")
 }
@@ -210,11 +201,8 @@ async fn a_bad_record_in_the_batch_does_not_stop_the_good_one() {
     let h = harness().await;
     let r = create_in_logiwa(&h, true).await;
     ship(&h, &r.code);
-    let mut poison = SqsMessage::default();
-    poison.message_id = Some("poison".into());
-    poison.body = Some(r#"{"messageType":"order.notification","schemaVersion":1}"#.into());
-    poison.attributes.insert("ApproximateReceiveCount".into(), "1".into());
-    poison.event_source = Some("aws:sqs".into());
+    let poison =
+        waybill::testing::sqs_message("poison", r#"{"messageType":"order.notification","schemaVersion":1}"#, 1);
     let resp = run(&h, vec![poison, event_for(&r, 1)]).await;
     // The poison body is parked (permanent), so neither is reported for retry; the good one is written.
     assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
@@ -254,13 +242,8 @@ async fn no_retry_starts_that_could_not_finish_before_the_invocation_deadline() 
     let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).expect("ms");
     let mut ctx = Context::default();
     ctx.deadline = now_ms + 2_500;
-    let mut e = SqsEvent::default();
-    e.records = vec![event_for(&r, 1)];
-    let resp = h
-        .app
-        .handle(LambdaEvent::new(serde_json::to_value(e).expect("event"), ctx))
-        .await
-        .expect("batch");
+    let event = waybill::testing::sqs_event(vec![event_for(&r, 1)]);
+    let resp = h.app.handle(LambdaEvent::new(event, ctx)).await.expect("batch");
     // Then the record is handed back for retry after a single upsert attempt (without the deadline the
     // adapter makes three), so the invocation ends in time to report it
     assert_eq!(resp["batchItemFailures"], json!([{"itemIdentifier": "m1"}]), "{resp}");

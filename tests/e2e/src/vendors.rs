@@ -31,6 +31,17 @@ impl CallLog {
 /// Salesforce REST API version used by the harness.
 pub const SF_API: &str = "v62.0";
 
+/// Sends a request and reads its JSON answer; a non-2xx status is an error carrying the vendor's body.
+async fn send_json(req: reqwest::RequestBuilder, what: &str) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let resp = req.send().await.with_context(|| what.to_owned())?;
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{what}: HTTP {status}: {v}");
+    }
+    Ok((status, v))
+}
+
 /// A tiny Salesforce REST client (client-credentials OAuth).
 #[derive(Debug, Clone)]
 pub struct SalesforceRest {
@@ -84,15 +95,12 @@ impl SalesforceRest {
     /// Non-201 answers, with Salesforce's error body.
     pub async fn create(&self, sobject: &str, fields: &Value) -> anyhow::Result<String> {
         self.calls.add("sobjects");
-        let resp = self
+        let req = self
             .http
             .post(self.url(&format!("sobjects/{sobject}")))
             .bearer_auth(&self.token)
-            .json(fields)
-            .send()
-            .await?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
+            .json(fields);
+        let (status, v) = send_json(req, &format!("creating {sobject}")).await?;
         if status.as_u16() != 201 {
             bail!("creating {sobject}: HTTP {status}: {v}");
         }
@@ -108,18 +116,11 @@ impl SalesforceRest {
     /// Non-200 answers.
     pub async fn get(&self, sobject: &str, id: &str) -> anyhow::Result<Value> {
         self.calls.add("sobjects");
-        let resp = self
+        let req = self
             .http
             .get(self.url(&format!("sobjects/{sobject}/{id}")))
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("reading {sobject} {id}: HTTP {status}: {v}");
-        }
-        Ok(v)
+            .bearer_auth(&self.token);
+        Ok(send_json(req, &format!("reading {sobject} {id}")).await?.1)
     }
 
     /// `GET query?q=` → records (first batch; the harness' queries are small).
@@ -128,18 +129,12 @@ impl SalesforceRest {
     /// Non-200 answers.
     pub async fn query(&self, soql: &str) -> anyhow::Result<Vec<Value>> {
         self.calls.add("query");
-        let resp = self
+        let req = self
             .http
             .get(self.url("query"))
             .query(&[("q", soql)])
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("SOQL failed: HTTP {status}: {v}");
-        }
+            .bearer_auth(&self.token);
+        let (_, v) = send_json(req, "SOQL").await?;
         Ok(v.get("records").and_then(Value::as_array).cloned().unwrap_or_default())
     }
 }
@@ -189,18 +184,12 @@ impl LogiwaRest {
     /// Non-200 answers.
     pub async fn orders_by_code(&self, code: &str) -> anyhow::Result<Vec<Value>> {
         self.calls.add("shipmentorder.list");
-        let resp = self
+        let req = self
             .http
             .get(format!("{}/v3.1/ShipmentOrder/list/i/0/s/200", self.base))
             .query(&[("Code.eq", code)])
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("listing shipment orders: HTTP {status}: {v}");
-        }
+            .bearer_auth(&self.token);
+        let (_, v) = send_json(req, "listing shipment orders").await?;
         Ok(v.get("data").and_then(Value::as_array).cloned().unwrap_or_default())
     }
 
@@ -210,18 +199,12 @@ impl LogiwaRest {
     /// Non-2xx answers.
     pub async fn subscribe(&self, topic: &str, address: &str, client: &str) -> anyhow::Result<String> {
         self.calls.add("webhook");
-        let resp = self
+        let req = self
             .http
             .post(format!("{}/v3.1/Webhook/create", self.base))
             .bearer_auth(&self.token)
-            .json(&json!({"topic": topic, "address": address, "clientIdentifier": client}))
-            .send()
-            .await?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("subscribing {topic}: HTTP {status}: {v}");
-        }
+            .json(&json!({"topic": topic, "address": address, "clientIdentifier": client}));
+        let (_, v) = send_json(req, &format!("subscribing {topic}")).await?;
         Ok(v.get("data").and_then(Value::as_str).unwrap_or_default().to_owned())
     }
 }
@@ -231,18 +214,7 @@ impl LogiwaRest {
 /// # Errors
 /// Non-2xx answers.
 pub async fn admin_post(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let resp = http
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let status = resp.status();
-    let v: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("POST {url}: HTTP {status}: {v}");
-    }
-    Ok(v)
+    Ok(send_json(http.post(url).json(body), &format!("POST {url}")).await?.1)
 }
 
 /// The local catalogue (`events/local/catalog.json`).
