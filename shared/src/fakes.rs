@@ -16,9 +16,9 @@ use crate::adapters::sqs;
 use crate::domain::{SalesforceId, WmsOrderId};
 use crate::mapping::MappingTables;
 use crate::ports::{
-    Advance, Begin, IdempotencyError, IdempotencyKey, IdempotencyStore, LockRequest, MappingSource, OutboundMessage,
-    PositionStore, PublishFailure, QueueError, QueuePublisher, SecretError, SecretProvider, StoreError, WatermarkStore,
-    WmsRef, WmsSystem, XrefStore,
+    Advance, Begin, IdempotencyError, IdempotencyKey, IdempotencyStore, LockRequest, MappingSource, OrderState,
+    OrderStateStore, OutboundMessage, PositionStore, PublishFailure, QueueError, QueuePublisher, RateGate, Saved,
+    SecretError, SecretProvider, StoreError, WatermarkStore, WmsRef, WmsSystem, XrefStore,
 };
 
 /// The error a fake returns (as a source) when told to fail.
@@ -204,6 +204,89 @@ impl XrefStore for MemoryXref {
     async fn salesforce_for(&self, system: WmsSystem, wms_id: &WmsOrderId) -> Result<Option<SalesforceId>, StoreError> {
         store_fault(&self.faults)?;
         Ok(lock(&self.links).by_wms.get(&(system, wms_id.clone())).cloned())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-order state
+// ---------------------------------------------------------------------------------------------
+
+/// `OrderStateStore` in memory, with the same versioned-write condition as the DynamoDB adapter.
+#[derive(Debug, Default)]
+pub struct MemoryOrderState {
+    items: Mutex<HashMap<(String, String), OrderState>>,
+    faults: Faults,
+}
+
+impl MemoryOrderState {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored state.
+    pub fn all(&self) -> Vec<OrderState> {
+        lock(&self.items).values().cloned().collect()
+    }
+
+    /// The next `n` calls fail with `StoreError::Unavailable`.
+    pub fn fail_next_calls(&self, n: usize) {
+        self.faults.set(n);
+    }
+}
+
+#[async_trait]
+impl OrderStateStore for MemoryOrderState {
+    async fn load(&self, source_system: &str, source_id: &str) -> Result<Option<OrderState>, StoreError> {
+        store_fault(&self.faults)?;
+        Ok(lock(&self.items)
+            .get(&(source_system.to_owned(), source_id.to_owned()))
+            .cloned())
+    }
+
+    async fn save(&self, state: &OrderState) -> Result<Saved, StoreError> {
+        store_fault(&self.faults)?;
+        let mut items = lock(&self.items);
+        let key = (state.source_system.clone(), state.source_id.clone());
+        let stored = items.get(&key).map(|s| s.version);
+        let expected = state.version.checked_sub(1).filter(|v| *v > 0);
+        if stored != expected {
+            return Ok(Saved::Conflict);
+        }
+        items.insert(key, state.clone());
+        Ok(Saved::Written)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared rate limits
+// ---------------------------------------------------------------------------------------------
+
+/// `RateGate` in memory: the DynamoDB adapter's slot arithmetic under a mutex.
+#[derive(Debug, Default)]
+pub struct MemoryRateGate {
+    next_ms: Mutex<HashMap<String, i64>>,
+}
+
+impl MemoryRateGate {
+    /// An empty gate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl RateGate for MemoryRateGate {
+    async fn reserve(&self, bucket: &str, interval: std::time::Duration) -> Result<OffsetDateTime, StoreError> {
+        let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
+        let now = rules::to_epoch_ms(OffsetDateTime::now_utc());
+        let mut next = lock(&self.next_ms);
+        let slot = next.get(bucket).copied().filter(|n| *n >= now).unwrap_or(now);
+        next.insert(bucket.to_owned(), slot + step);
+        rules::from_epoch_ms(slot).ok_or_else(|| StoreError::Malformed {
+            key: bucket.to_owned(),
+            reason: "slot out of range".into(),
+        })
     }
 }
 

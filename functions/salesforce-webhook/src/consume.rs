@@ -5,9 +5,15 @@
 //! (so two notifications for one order never run at the same time), the cross-reference (created
 //! before? skip), and the WMS's own lookup by order code (created but not linked, e.g. a crash between
 //! create and link? link it instead of creating again).
+//!
+//! The status write is a read-decide-write on Salesforce, so it runs under the order's lease (shared with
+//! shipment-writeback), on a graph read inside that lease, and only when the lifecycle allows it: a
+//! repeated notification never moves a `Fulfilled` order back, and a user's `Cancelled` stays.
+//! A notification for an order that is not submittable yet records nothing that blocks a later one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
 use futures::StreamExt;
@@ -16,8 +22,11 @@ use waybill::batch::{self, BatchOptions, BatchReport, Record};
 use waybill::domain::{SalesforceId, ValidationError};
 use waybill::error::{Classified, FailureClass};
 use waybill::idempotency::{Idempotency, Outcome, RunError};
+use waybill::lease::{Lease, Leases};
+use waybill::lifecycle::{may_write, Stage};
 use waybill::mapping::MappingError;
 use waybill::messages::{Envelope, MessageError, OrderNotification};
+use waybill::order_state::Tracker;
 use waybill::ports::{
     ApiFieldError, OrderRead, RecordOutcome, SalesforceError, StatusUpdate, StoreError, WmsError, WmsRef,
 };
@@ -57,13 +66,26 @@ pub enum ConsumeError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another invocation holds this order's lease (it is writing the order right now): retried.
+    #[error("order {0} is being written by another invocation")]
+    Busy(SalesforceId),
+    /// The order is not in a submittable status yet. Not an error: nothing is recorded, so the
+    /// notification that makes it submittable goes through.
+    #[error("status {status} is not submittable")]
+    NotActionable {
+        /// Its status.
+        status: String,
+    },
 }
 
 impl Classified for ConsumeError {
     fn class(&self) -> FailureClass {
         match self {
             Self::Message(e) => e.class(),
-            Self::NotFound(_) | Self::Invalid { .. } | Self::StatusRejected(_) => FailureClass::Permanent,
+            Self::NotFound(_) | Self::Invalid { .. } | Self::StatusRejected(_) | Self::NotActionable { .. } => {
+                FailureClass::Permanent
+            }
+            Self::Busy(_) => FailureClass::Transient,
             Self::Mapping(e) => e.class(),
             Self::Salesforce(e) => e.class(),
             Self::Wms(e) => e.class(),
@@ -80,9 +102,14 @@ impl Classified for ConsumeError {
             Self::Salesforce(e) => e.code(),
             Self::Wms(e) => e.code(),
             Self::Store(e) => e.code(),
+            Self::Busy(_) => "ORDER_BUSY",
+            Self::NotActionable { .. } => "ORDER_NOT_SUBMITTABLE",
         }
     }
 }
+
+/// How long a record waits for another invocation's lease on its order before it is retried later.
+const LEASE_PATIENCE: Duration = Duration::from_secs(3);
 
 /// What processing one notification did (stored as the idempotency result).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -113,8 +140,8 @@ pub(crate) async fn handle(app: &App, event: SqsEvent, deadline_ms: u64) -> Batc
     .await
 }
 
-/// One batch: one Salesforce read for every order graph, the WMS work per record (bounded concurrency),
-/// then one Salesforce status update for every order that needs it.
+/// One batch: the order leases, one Salesforce read for every order graph, the WMS work per record
+/// (bounded concurrency), then one Salesforce status update for every order the lifecycle lets move.
 async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> HashMap<String, Result<(), ConsumeError>> {
     let mut results: HashMap<String, Result<(), ConsumeError>> = HashMap::new();
     let mut notes = Vec::new();
@@ -130,80 +157,167 @@ async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> Has
         return results;
     }
 
+    // The orders this batch writes, each under its lease (shared with shipment-writeback).
     let mut ids: Vec<SalesforceId> = notes.iter().map(|(_, e)| e.data.record_id.clone()).collect();
     ids.sort();
     ids.dedup();
+    let leases = Leases::new(app.ports.idempotency.as_ref());
+    let taken: Vec<(SalesforceId, Result<Option<Lease>, ConsumeError>)> = futures::stream::iter(ids)
+        .map(|id| async move {
+            let res = leases
+                .acquire(&order_subject(&id), deadline_ms, LEASE_PATIENCE)
+                .await
+                .map_err(|e| ConsumeError::Store(StoreError::Unavailable(Box::new(e))));
+            (id, res)
+        })
+        .buffer_unordered(app.config.concurrency.max(1))
+        .collect()
+        .await;
+    let mut held: Vec<Lease> = Vec::new();
+    let mut blocked: HashMap<SalesforceId, ConsumeError> = HashMap::new();
+    let mut ids = Vec::new();
+    for (id, res) in taken {
+        match res {
+            Ok(Some(lease)) => {
+                held.push(lease);
+                ids.push(id);
+            }
+            Ok(None) => {
+                blocked.insert(id.clone(), ConsumeError::Busy(id));
+            }
+            Err(e) => {
+                blocked.insert(id, e);
+            }
+        }
+    }
+    let mut leased = Vec::new();
+    for (message_id, env) in notes {
+        match blocked.get(&env.data.record_id) {
+            Some(e) => {
+                info!(message_id = %message_id, sf_id = %env.data.record_id, error.code = e.code(), "order not leased; retried later");
+                results.insert(message_id, Err(copy_blocked(e, &env.data.record_id)));
+            }
+            None => leased.push((message_id, env)),
+        }
+    }
+
+    if !leased.is_empty() {
+        write_leased(app, leased, &ids, deadline_ms, &mut results).await;
+    }
+    for lease in held {
+        if let Err(e) = leases.release(lease).await {
+            warn!(error.message = %waybill::error::chain(&e), "could not release an order lease; it lapses at the deadline");
+        }
+    }
+    results
+}
+
+/// The lease subject of an order, the same in every function that writes orders.
+fn order_subject(id: &SalesforceId) -> String {
+    format!("order#{}", id.as_str())
+}
+
+fn copy_blocked(e: &ConsumeError, id: &SalesforceId) -> ConsumeError {
+    match e {
+        ConsumeError::Busy(_) => ConsumeError::Busy(id.clone()),
+        other => ConsumeError::Store(StoreError::Unavailable(waybill::error::chain(other).into())),
+    }
+}
+
+/// The work for the records whose orders this invocation holds the lease of.
+async fn write_leased(
+    app: &App,
+    notes: Vec<(String, Envelope<OrderNotification>)>,
+    ids: &[SalesforceId],
+    deadline_ms: u64,
+    results: &mut HashMap<String, Result<(), ConsumeError>>,
+) {
+    // Read inside the lease: the status decision below is made on what Salesforce holds now.
     let prefetched: Result<Arc<HashMap<SalesforceId, OrderRead>>, SalesforceError> =
-        app.ports.salesforce.fetch_orders(&ids).await.map(Arc::new);
+        app.ports.salesforce.fetch_orders(ids).await.map(Arc::new);
     let prefetched = &prefetched;
 
-    let done: Vec<(String, Result<InWms, ConsumeError>)> = futures::stream::iter(notes)
+    let done: Vec<(String, SalesforceId, Result<InWms, ConsumeError>)> = futures::stream::iter(notes)
         .map(|(message_id, env)| async move {
             let span = info_span!("order", message_id = %message_id, correlation_id = %env.correlation_id, sf_id = %env.data.record_id, event_id = %env.data.event_id);
-            let res = create_once(app, &env.data.record_id, prefetched, deadline_ms).instrument(span).await;
-            (message_id, res)
+            let id = env.data.record_id.clone();
+            let res = create_once(app, &id, prefetched, deadline_ms).instrument(span).await;
+            (message_id, id, res)
         })
         .buffer_unordered(app.config.concurrency.max(1))
         .collect()
         .await;
 
     // Status is ensured from the current record state on every delivery (not only the first), so a
-    // status update that failed after the order was created converges on the next delivery.
+    // status update that failed after the order was created converges on the next delivery; the
+    // lifecycle decides whether the write may happen at all.
+    let tracker = Tracker::new(app.ports.order_state.as_ref(), SOURCE_SYSTEM);
+    let table = app.ports.salesforce.order_statuses();
     let mut updates: Vec<(String, StatusUpdate)> = Vec::new();
-    for (message_id, res) in done {
+    let mut planned: HashSet<SalesforceId> = HashSet::new();
+    for (message_id, id, res) in done {
         match res {
-            Ok(Some((id, current))) => match app.config.status_on_submit.as_deref() {
-                Some(target) if target != current => {
-                    updates.push((
-                        message_id.clone(),
-                        StatusUpdate {
-                            record_id: id,
-                            status: target.to_owned(),
-                        },
-                    ));
-                    results.insert(message_id, Ok(()));
+            Ok(Some(current)) => {
+                if let Some(target) = app.config.status_on_submit.as_deref() {
+                    if may_write(table, &current, Stage::Submitted, target) {
+                        if planned.insert(id.clone()) {
+                            updates.push((
+                                message_id.clone(),
+                                StatusUpdate {
+                                    record_id: id,
+                                    status: target.to_owned(),
+                                },
+                            ));
+                        }
+                    } else if target != current {
+                        info!(sf_id = %id, current = %current, target, "status left as it is: the lifecycle does not move it");
+                    }
                 }
-                _ => {
-                    results.insert(message_id, Ok(()));
-                }
-            },
+                results.insert(message_id, Ok(()));
+            }
             Ok(None) => {
                 results.insert(message_id, Ok(()));
             }
             Err(e) => {
+                if !e.is_retryable() {
+                    if let Err(se) = tracker.failed(id.as_str(), &e).await {
+                        warn!(sf_id = %id, error.message = %waybill::error::chain(&se), "could not record the error on the order state");
+                    }
+                }
                 results.insert(message_id, Err(e));
             }
         }
     }
-    if !updates.is_empty() {
-        let mut unique: Vec<StatusUpdate> = updates.iter().map(|(_, u)| u.clone()).collect();
-        unique.sort_by(|a, b| a.record_id.cmp(&b.record_id));
-        unique.dedup_by(|a, b| a.record_id == b.record_id);
-        match app.ports.salesforce.update_status(&unique).await {
-            Ok(outcomes) => {
-                let by_id: HashMap<SalesforceId, RecordOutcome> =
-                    unique.iter().map(|u| u.record_id.clone()).zip(outcomes).collect();
-                for (message_id, u) in &updates {
-                    if let Some(Err(errors)) = by_id.get(&u.record_id) {
-                        results.insert(message_id.clone(), Err(ConsumeError::StatusRejected(errors.clone())));
-                    }
-                }
-            }
-            Err(e) => {
-                for (message_id, _) in &updates {
-                    results.insert(message_id.clone(), Err(ConsumeError::Salesforce(e.for_each_record())));
+    if updates.is_empty() {
+        return;
+    }
+    let body: Vec<StatusUpdate> = updates.iter().map(|(_, u)| u.clone()).collect();
+    match app.ports.salesforce.update_status(&body).await {
+        Ok(outcomes) => {
+            let by_id: HashMap<SalesforceId, RecordOutcome> =
+                body.iter().map(|u| u.record_id.clone()).zip(outcomes).collect();
+            for (message_id, u) in &updates {
+                if let Some(Err(errors)) = by_id.get(&u.record_id) {
+                    results.insert(message_id.clone(), Err(ConsumeError::StatusRejected(errors.clone())));
                 }
             }
         }
+        Err(e) => {
+            for (message_id, _) in &updates {
+                results.insert(message_id.clone(), Err(ConsumeError::Salesforce(e.for_each_record())));
+            }
+        }
     }
-    results
 }
 
-/// The record and its current Salesforce status once its order is in the WMS; `None` when skipped.
-type InWms = Option<(SalesforceId, String)>;
+/// The record's current Salesforce status once its order is in the WMS; `None` when not actionable yet.
+type InWms = Option<String>;
 
-/// Creates the WMS order for one record at most once. Returns the record and its current status when
-/// the order is (now) in the WMS, `None` when it was skipped.
+/// The source-system name on order state items.
+const SOURCE_SYSTEM: &str = "salesforce";
+
+/// Creates the WMS order for one record at most once. Returns the record's current status when the
+/// order is (now) in the WMS, `None` when it is not submittable yet.
 async fn create_once(
     app: &App,
     id: &SalesforceId,
@@ -235,22 +349,32 @@ async fn create_once(
             info!("order already in the WMS");
             h
         }
-        Err(RunError::Operation(e)) => return Err(e),
-        Err(RunError::InProgress { .. }) => {
-            return Err(ConsumeError::Store(StoreError::Unavailable(
-                "another invocation is processing this order".into(),
-            )))
+        // Not submittable yet: the lock was released, so nothing remembers this notification.
+        Err(RunError::Operation(ConsumeError::NotActionable { status })) => {
+            info!(status = %status, "status is not submittable; nothing recorded");
+            return Ok(None);
         }
+        Err(RunError::Operation(e)) => return Err(e),
+        Err(RunError::InProgress { .. }) => return Err(ConsumeError::Busy(id.clone())),
         Err(RunError::Store(e)) => return Err(ConsumeError::Store(StoreError::Unavailable(Box::new(e)))),
     };
     let current = match graph {
         Some(Ok(order)) => order.status.clone(),
         _ => return Ok(None),
     };
-    Ok(match handled {
-        Some(Handled::Created(_) | Handled::AlreadyInWms(_)) => Some((id.clone(), current)),
-        Some(Handled::Skipped { .. }) | None => None,
-    })
+    let wms_ref = match handled {
+        Some(Handled::Created(r) | Handled::AlreadyInWms(r)) => r,
+        // Stored by an older version of this function (before skips stopped being stored).
+        Some(Handled::Skipped { .. }) | None => return Ok(None),
+    };
+    // The order item: ids in both systems and the hand-over stage. Both writes are idempotent, so a
+    // redelivery only re-confirms them.
+    let tracker = Tracker::new(app.ports.order_state.as_ref(), SOURCE_SYSTEM);
+    tracker.link(id.as_str(), &wms_ref).await?;
+    tracker
+        .observe(id.as_str(), Stage::Submitted, time::OffsetDateTime::now_utc(), FUNCTION)
+        .await?;
+    Ok(Some(current))
 }
 
 async fn process(app: &App, id: &SalesforceId, graph: Option<&OrderRead>) -> Result<Handled, ConsumeError> {
@@ -271,8 +395,9 @@ async fn process(app: &App, id: &SalesforceId, graph: Option<&OrderRead>) -> Res
     // 1. Linked before? Then the WMS has it; only make sure the status is set.
     let linked = app.ports.xref.wms_for(id, system).await?;
     if linked.is_none() && !cfg.submittable_statuses.iter().any(|s| s == &order.status) {
-        info!(status = %order.status, "status is not submittable; skipping");
-        return Ok(Handled::Skipped {
+        // An error, so the runner releases the lock instead of storing a result that would block the
+        // notification that makes the order submittable.
+        return Err(ConsumeError::NotActionable {
             status: order.status.clone(),
         });
     }

@@ -13,7 +13,9 @@ use serde_json::Value;
 use waybill::error::InvocationError;
 use waybill::invocation::Invocation;
 use waybill::mapping::CachedMappings;
-use waybill::ports::{IdempotencyStore, QueuePublisher, SalesforceApi, SecretProvider, WmsConnector, XrefStore};
+use waybill::ports::{
+    IdempotencyStore, OrderStateStore, QueuePublisher, SalesforceApi, SecretProvider, WmsConnector, XrefStore,
+};
 
 pub use config::Config;
 pub use consume::ConsumeError;
@@ -37,6 +39,8 @@ pub struct Ports {
     pub wms: Arc<dyn WmsConnector>,
     /// Cross-references.
     pub xref: Arc<dyn XrefStore>,
+    /// Per-order state items.
+    pub order_state: Arc<dyn OrderStateStore>,
     /// Mapping tables.
     pub mappings: Arc<CachedMappings>,
 }

@@ -18,9 +18,10 @@ pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
             idempotency: state.clone(),
             queue: wiring::queue(aws),
             salesforce: wiring::salesforce(env, secrets.clone())?,
-            wms: wiring::logiwa(env, secrets.clone())?,
+            wms: wiring::logiwa(env, secrets.clone(), state.clone())?,
             secrets,
             xref: state.clone(),
+            order_state: state.clone(),
             mappings: wiring::mappings(state, env)?,
         },
     })

@@ -12,7 +12,7 @@ use waybill::adapters::logiwa::{Logiwa, LogiwaConfig};
 use waybill::adapters::salesforce::{SalesforceConfig, SalesforceOm};
 use waybill::batch::attrs;
 use waybill::domain::{CorrelationId, EventId, SalesforceId, SourceSystem};
-use waybill::fakes::{MemoryIdempotency, MemoryMappings, MemoryQueue, MemorySecrets, MemoryXref};
+use waybill::fakes::{MemoryIdempotency, MemoryMappings, MemoryOrderState, MemoryQueue, MemorySecrets, MemoryXref};
 use waybill::mapping::{CachedMappings, MappingTables};
 use waybill::messages::{Envelope, OrderNotification};
 use waybill_simulators::demo::DemoSims;
@@ -25,6 +25,7 @@ struct Harness {
     app: App,
     queue: Arc<MemoryQueue>,
     xref: Arc<MemoryXref>,
+    states: Arc<MemoryOrderState>,
     sf: RunningSim<SalesforceState>,
     logiwa: RunningSim<LogiwaState>,
     fo_id: String,
@@ -44,6 +45,7 @@ async fn harness(tables: MappingTables) -> Harness {
     let DemoSims { salesforce: sf, logiwa } = sims;
     let queue = Arc::new(MemoryQueue::new());
     let xref = Arc::new(MemoryXref::new());
+    let states = Arc::new(MemoryOrderState::new());
     let fo_id = sf.state().records("FulfillmentOrder")[0]["Id"]
         .as_str()
         .expect("fo id")
@@ -69,6 +71,7 @@ async fn harness(tables: MappingTables) -> Harness {
             salesforce: Arc::new(SalesforceOm::new(SalesforceConfig::new("sf"), secrets.clone()).expect("sf")),
             wms: Arc::new(Logiwa::new(LogiwaConfig::new("logiwa"), secrets).expect("logiwa")),
             xref: xref.clone(),
+            order_state: states.clone(),
             mappings: Arc::new(CachedMappings::new(
                 Arc::new(MemoryMappings::new(tables)),
                 Duration::from_secs(60),
@@ -79,6 +82,7 @@ async fn harness(tables: MappingTables) -> Harness {
         app,
         queue,
         xref,
+        states,
         sf,
         logiwa,
         fo_id,
@@ -320,4 +324,119 @@ async fn the_mixed_sqs_fixture_parks_both_records_with_their_reasons() {
         .collect();
     codes.sort();
     assert_eq!(codes, vec!["MESSAGE_MALFORMED", "ORDER_NOT_FOUND"]);
+}
+
+fn fo_status(h: &Harness) -> String {
+    h.sf.state().record("FulfillmentOrder", &h.fo_id).expect("fo")["Status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_repeated_notification_never_moves_a_fulfilled_order_back_to_assigned() {
+    // Given the order went to Logiwa (Assigned) and then shipped (Fulfilled)
+    let h = harness(tables()).await;
+    run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    assert_eq!(fo_status(&h), "Assigned");
+    h.sf.state()
+        .user_update("FulfillmentOrder", &h.fo_id, json!({"Status": "Fulfilled"}))
+        .expect("fulfilled");
+    // When a new notification (another eventId, e.g. a forwarded FOStatusChangedEvent) arrives
+    let resp = run(&h, vec![record("m2", notification(&h.fo_id, "e2"), 1)]).await;
+    // Then nothing fails and the status stays Fulfilled: its history never returns to Assigned
+    assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
+    assert_eq!(fo_status(&h), "Fulfilled");
+    let values: Vec<Value> =
+        h.sf.state()
+            .field_history("FulfillmentOrder", &h.fo_id, "Status")
+            .into_iter()
+            .map(|c| c.new)
+            .collect();
+    assert_eq!(values, vec![json!("Assigned"), json!("Fulfilled")]);
+    assert_eq!(logiwa_codes(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_users_cancelled_status_is_never_overwritten() {
+    let h = harness(tables()).await;
+    run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    h.sf.state()
+        .user_update("FulfillmentOrder", &h.fo_id, json!({"Status": "Cancelled"}))
+        .expect("cancelled");
+    let resp = run(&h, vec![record("m2", notification(&h.fo_id, "e2"), 1)]).await;
+    assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
+    assert_eq!(fo_status(&h), "Cancelled");
+}
+
+#[tokio::test]
+async fn a_notification_before_the_order_is_submittable_does_not_block_the_later_one() {
+    // Given the order is still a Draft when it is first notified
+    let h = harness(tables()).await;
+    h.sf.state()
+        .user_update("FulfillmentOrder", &h.fo_id, json!({"Status": "Draft"}))
+        .expect("draft");
+    let first = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    assert_eq!(first["batchItemFailures"], json!([]), "{first}");
+    assert!(logiwa_codes(&h).is_empty(), "a draft is not sent");
+    assert!(h.queue.sent(DLQ).is_empty(), "not parked either");
+    // When it is allocated and notified again
+    h.sf.state()
+        .user_update("FulfillmentOrder", &h.fo_id, json!({"Status": "Allocated"}))
+        .expect("allocated");
+    let second = run(&h, vec![record("m2", notification(&h.fo_id, "e2"), 1)]).await;
+    // Then it reaches the WMS
+    assert_eq!(second["batchItemFailures"], json!([]), "{second}");
+    assert_eq!(logiwa_codes(&h).len(), 1);
+    assert_eq!(fo_status(&h), "Assigned");
+}
+
+#[tokio::test]
+async fn the_order_state_item_holds_the_stage_both_ids_and_the_last_error() {
+    let h = harness(tables()).await;
+    run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    let states = h.states.all();
+    assert_eq!(states.len(), 1);
+    let st = &states[0];
+    assert_eq!(st.source_id, SalesforceId::parse(&h.fo_id).expect("id").as_str());
+    assert_eq!(
+        st.stage.as_ref().map(|e| e.stage),
+        Some(waybill::lifecycle::Stage::Submitted)
+    );
+    assert_eq!(
+        st.wms.as_ref().map(|w| w.code.clone()),
+        logiwa_codes(&h).first().cloned()
+    );
+    assert!(st.last_error.is_none());
+}
+
+#[tokio::test]
+async fn parallel_batches_for_one_order_create_it_once_and_set_its_status_once() {
+    // Given eight invocations about the same order running at the same time
+    let h = harness(tables()).await;
+    let runs = (0..8).map(|i| {
+        let h = &h;
+        async move {
+            run(
+                h,
+                vec![record(&format!("m{i}"), notification(&h.fo_id, &format!("e{i}")), 1)],
+            )
+            .await
+        }
+    });
+    let responses = futures::future::join_all(runs).await;
+    // Then the ones that met the lease are retried, and their retries are no-ops
+    let retried: Vec<String> = responses
+        .iter()
+        .flat_map(|r| r["batchItemFailures"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+        .collect();
+    for id in &retried {
+        let again = run(&h, vec![record(id, notification(&h.fo_id, id), 2)]).await;
+        assert_eq!(again["batchItemFailures"], json!([]), "{again}");
+    }
+    assert_eq!(logiwa_codes(&h).len(), 1, "exactly one WMS order");
+    let history = h.sf.state().field_history("FulfillmentOrder", &h.fo_id, "Status");
+    assert_eq!(history.len(), 1, "one status write: {history:?}");
+    assert_eq!(fo_status(&h), "Assigned");
 }

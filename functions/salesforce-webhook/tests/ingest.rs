@@ -51,6 +51,7 @@ fn harness() -> Harness {
             salesforce: Arc::new(sf),
             wms: Arc::new(wms),
             xref: Arc::new(MemoryXref::new()),
+            order_state: Arc::new(waybill::fakes::MemoryOrderState::new()),
             mappings: Arc::new(CachedMappings::new(
                 Arc::new(MemoryMappings::new(MappingTables::default())),
                 Duration::from_secs(60),

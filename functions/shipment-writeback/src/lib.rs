@@ -6,13 +6,18 @@
 //! update. Every per-record Salesforce failure maps back to the message that produced it. Upserts are
 //! keyed on external ids, so a retried batch (after a 5xx, even one where Salesforce had committed)
 //! updates instead of duplicating.
+//!
+//! Every order of the batch is written under its lease (shared with the orders consumer), so two
+//! parallel batches about one order cannot both create its Shipments or interleave status writes; the
+//! status is written only when the lifecycle moves it forward from what Salesforce shows now.
 
 pub mod config;
 pub mod records;
 pub mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
 use futures::StreamExt;
@@ -23,17 +28,26 @@ use waybill::batch::{self, BatchOptions, BatchReport, Record};
 use waybill::domain::{SalesforceId, ValidationError};
 use waybill::error::{chain, Classified, FailureClass, InvocationError};
 use waybill::invocation::Invocation;
+use waybill::lease::{Lease, Leases};
+use waybill::lifecycle::{may_write, Stage, Verdict};
 use waybill::mapping::{CachedMappings, MappingError};
 use waybill::messages::{Envelope, FulfillmentEvent, MessageError};
+use waybill::order_state::Tracker;
 use waybill::ports::{
-    ApiFieldError, QueuePublisher, SalesforceApi, SalesforceError, ShipmentRecord, StatusUpdate, StoreError,
-    WmsConnector, WmsError, WmsRef, XrefStore,
+    ApiFieldError, IdempotencyStore, OrderStateStore, QueuePublisher, SalesforceApi, SalesforceError, ShipmentRecord,
+    StatusUpdate, StoreError, WmsConnector, WmsError, WmsRef, XrefStore,
 };
 
 pub use config::Config;
 
 /// The function's name.
 pub const FUNCTION: &str = "shipment-writeback";
+
+/// The source-system name on order state items.
+const SOURCE_SYSTEM: &str = "salesforce";
+
+/// How long a record waits for another invocation's lease on its order before it is retried later.
+const LEASE_PATIENCE: Duration = Duration::from_secs(3);
 
 /// The ports this function drives.
 #[derive(Clone)]
@@ -46,6 +60,10 @@ pub struct Ports {
     pub wms: Arc<dyn WmsConnector>,
     /// Cross-references.
     pub xref: Arc<dyn XrefStore>,
+    /// Order leases (idempotency records in the state table).
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Per-order state items.
+    pub order_state: Arc<dyn OrderStateStore>,
     /// Mapping tables.
     pub mappings: Arc<CachedMappings>,
 }
@@ -103,6 +121,9 @@ pub enum WritebackError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another invocation holds this order's lease: retried later.
+    #[error("FulfillmentOrder {0} is being written by another invocation")]
+    Busy(SalesforceId),
 }
 
 impl Classified for WritebackError {
@@ -112,7 +133,7 @@ impl Classified for WritebackError {
             Self::WrongSystem(..) | Self::OrderNotFound(_) | Self::OrderInvalid { .. } => FailureClass::Permanent,
             // The link is written right after the WMS order is created; a shipment event racing it
             // resolves on retry. If it never appears, the record is parked after maxReceiveCount.
-            Self::NotLinked { .. } => FailureClass::Transient,
+            Self::NotLinked { .. } | Self::Busy(_) => FailureClass::Transient,
             Self::Mapping(e) => e.class(),
             Self::Wms(e) => e.class(),
             Self::Salesforce(e) => e.class(),
@@ -142,6 +163,7 @@ impl Classified for WritebackError {
             Self::Salesforce(e) => e.code(),
             Self::RecordRejected(_) => "SALESFORCE_RECORD_REJECTED",
             Self::Store(e) => e.code(),
+            Self::Busy(_) => "ORDER_BUSY",
         }
     }
 }
@@ -152,6 +174,15 @@ struct Linked {
     message_id: String,
     fo_id: SalesforceId,
     wms_ref: WmsRef,
+}
+
+/// What one record says about its order's progress.
+struct Progress {
+    message_id: String,
+    fo_id: SalesforceId,
+    stage: Stage,
+    at: time::OffsetDateTime,
+    current_status: String,
 }
 
 /// A linked event with the shipment truth read from the WMS.
@@ -169,7 +200,8 @@ impl App {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
         match Invocation::classify(event.payload)? {
             Invocation::Sqs(batch) => {
-                let report = waybill::deadline::scope(event.context.deadline, self.handle_batch(batch)).await;
+                let deadline_ms = event.context.deadline;
+                let report = waybill::deadline::scope(deadline_ms, self.handle_batch(batch, deadline_ms)).await;
                 serde_json::to_value(report.response()).map_err(|e| InvocationError::new("SERIALIZE", e.to_string()))
             }
             _ => Err(InvocationError::new(
@@ -179,8 +211,9 @@ impl App {
         }
     }
 
-    /// Processes one SQS batch.
-    pub async fn handle_batch(&self, event: SqsEvent) -> BatchReport {
+    /// Processes one SQS batch; `deadline_ms` is the invocation deadline (epoch ms, 0 = unknown), which
+    /// bounds the order leases.
+    pub async fn handle_batch(&self, event: SqsEvent, deadline_ms: u64) -> BatchReport {
         let opts = BatchOptions {
             function: FUNCTION,
             concurrency: self.config.concurrency,
@@ -188,14 +221,88 @@ impl App {
             max_receive_count: self.config.max_receive_count,
         };
         batch::batched(event, &opts, self.ports.queue.as_ref(), |records| {
-            self.write_back(records)
+            self.write_back(records, deadline_ms)
         })
         .await
     }
 
-    async fn write_back(&self, records: Vec<Record>) -> HashMap<String, Result<(), WritebackError>> {
+    async fn write_back(&self, records: Vec<Record>, deadline_ms: u64) -> HashMap<String, Result<(), WritebackError>> {
         let mut results: HashMap<String, Result<(), WritebackError>> = HashMap::new();
+        let leases = Leases::new(self.ports.idempotency.as_ref());
+        let mut held = Vec::new();
+        self.write_back_leased(records, deadline_ms, &leases, &mut held, &mut results)
+            .await;
+        for lease in held {
+            if let Err(e) = leases.release(lease).await {
+                warn!(error.message = %chain(&e), "could not release an order lease; it lapses at the deadline");
+            }
+        }
+        results
+    }
 
+    /// Takes the lease of every order the linked records are about; records whose order is leased
+    /// elsewhere fail as `Busy` (retried) and are dropped from `linked`.
+    async fn lease_orders(
+        &self,
+        linked: Vec<Linked>,
+        deadline_ms: u64,
+        leases: &Leases<'_>,
+        held: &mut Vec<Lease>,
+        results: &mut HashMap<String, Result<(), WritebackError>>,
+    ) -> Vec<Linked> {
+        let mut ids: Vec<SalesforceId> = linked.iter().map(|l| l.fo_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let taken: Vec<(SalesforceId, Result<Option<Lease>, waybill::ports::IdempotencyError>)> =
+            futures::stream::iter(ids)
+                .map(|id| async move {
+                    let res = leases
+                        .acquire(&format!("order#{}", id.as_str()), deadline_ms, LEASE_PATIENCE)
+                        .await;
+                    (id, res)
+                })
+                .buffer_unordered(self.config.concurrency.max(1))
+                .collect()
+                .await;
+        let mut ok: HashSet<SalesforceId> = HashSet::new();
+        let mut failed: HashMap<SalesforceId, String> = HashMap::new();
+        for (id, res) in taken {
+            match res {
+                Ok(Some(lease)) => {
+                    held.push(lease);
+                    ok.insert(id);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failed.insert(id, chain(&e));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for l in linked {
+            if ok.contains(&l.fo_id) {
+                out.push(l);
+            } else if let Some(reason) = failed.get(&l.fo_id) {
+                results.insert(
+                    l.message_id,
+                    Err(WritebackError::Store(StoreError::Unavailable(reason.clone().into()))),
+                );
+            } else {
+                info!(message_id = %l.message_id, sf_id = %l.fo_id, "order leased by another invocation; retried later");
+                results.insert(l.message_id, Err(WritebackError::Busy(l.fo_id)));
+            }
+        }
+        out
+    }
+
+    async fn write_back_leased(
+        &self,
+        records: Vec<Record>,
+        deadline_ms: u64,
+        leases: &Leases<'_>,
+        held: &mut Vec<Lease>,
+        results: &mut HashMap<String, Result<(), WritebackError>>,
+    ) {
         // 1. Resolve each event to its WMS order and its Salesforce record.
         let linked: Vec<Result<Linked, (String, WritebackError)>> = futures::stream::iter(records)
             .map(|r| async move {
@@ -214,6 +321,8 @@ impl App {
                 }
             }
         }
+        // 1a. Everything below reads and writes these orders: hold their leases.
+        let linked_ok = self.lease_orders(linked_ok, deadline_ms, leases, held, results).await;
 
         // 1b. Read each WMS order's shipments once, however many events about it the batch holds
         // (Logiwa sends a statuschange and a shipment event for one ship).
@@ -257,7 +366,7 @@ impl App {
             }
         }
         if ok.is_empty() {
-            return results;
+            return;
         }
 
         // 2. One query for every order graph in the batch.
@@ -278,7 +387,7 @@ impl App {
                         Err(WritebackError::Store(StoreError::Unavailable(msg.clone().into()))),
                     );
                 }
-                return results;
+                return;
             }
         };
 
@@ -291,7 +400,8 @@ impl App {
         // remembers every message that produced it.
         let mut owners: Vec<Vec<String>> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
-        let mut complete: Vec<(String, SalesforceId)> = Vec::new();
+        // What each record says about its order's progress, and what Salesforce shows now.
+        let mut progress: Vec<Progress> = Vec::new();
         for r in ok {
             let order = match graphs.get(&r.fo_id) {
                 None => {
@@ -318,8 +428,24 @@ impl App {
                 .map(|v| v.into_iter().flatten().collect());
             match built {
                 Ok(recs) => {
-                    if r.shipments.iter().any(|s| s.order_complete) && self.config.status_on_shipped.is_some() {
-                        complete.push((r.message_id.clone(), r.fo_id.clone()));
+                    if !r.shipments.is_empty() {
+                        let complete = r.shipments.iter().any(|s| s.order_complete);
+                        progress.push(Progress {
+                            message_id: r.message_id.clone(),
+                            fo_id: r.fo_id.clone(),
+                            stage: if complete {
+                                Stage::Shipped
+                            } else {
+                                Stage::PartiallyShipped
+                            },
+                            at: r
+                                .shipments
+                                .iter()
+                                .filter_map(|s| s.shipped_at)
+                                .max()
+                                .unwrap_or_else(time::OffsetDateTime::now_utc),
+                            current_status: order.status.clone(),
+                        });
                     }
                     for rec in recs {
                         match by_key.get(&rec.external_key) {
@@ -357,40 +483,60 @@ impl App {
                     for msg in failed {
                         results.insert(msg, Err(WritebackError::Salesforce(e.for_each_record())));
                     }
-                    return results;
+                    return;
                 }
             }
         }
 
-        // 5. Status for fully shipped orders whose shipments were all accepted.
-        if let Some(status) = self.config.status_on_shipped.as_deref() {
-            let updates: Vec<(String, StatusUpdate)> = complete
-                .into_iter()
-                .filter(|(msg, _)| matches!(results.get(msg), Some(Ok(()))))
-                .map(|(msg, id)| {
-                    (
-                        msg,
+        // 5. The lifecycle: record each order's stage, then write the Salesforce status only where it
+        // moves forward from what Salesforce shows now (never back, never over a user's Cancelled).
+        let tracker = Tracker::new(self.ports.order_state.as_ref(), SOURCE_SYSTEM);
+        let table = self.ports.salesforce.order_statuses();
+        let reporter = system.as_str();
+        let mut updates: Vec<(String, StatusUpdate)> = Vec::new();
+        let mut planned: HashSet<SalesforceId> = HashSet::new();
+        for p in progress {
+            if !matches!(results.get(&p.message_id), Some(Ok(()))) {
+                continue;
+            }
+            let verdict = match tracker.observe(p.fo_id.as_str(), p.stage, p.at, reporter).await {
+                Ok(v) => v,
+                Err(e) => {
+                    results.insert(p.message_id, Err(WritebackError::Store(e)));
+                    continue;
+                }
+            };
+            let Some(target) = self.config.status_on_shipped.as_deref() else {
+                continue;
+            };
+            let moves = matches!(verdict, Verdict::Advance | Verdict::Same);
+            if p.stage == Stage::Shipped && moves && may_write(table, &p.current_status, Stage::Shipped, target) {
+                if planned.insert(p.fo_id.clone()) {
+                    updates.push((
+                        p.message_id,
                         StatusUpdate {
-                            record_id: id,
-                            status: status.to_owned(),
+                            record_id: p.fo_id,
+                            status: target.to_owned(),
                         },
-                    )
-                })
-                .collect();
-            if !updates.is_empty() {
-                let body: Vec<StatusUpdate> = updates.iter().map(|(_, u)| u.clone()).collect();
-                match self.ports.salesforce.update_status(&body).await {
-                    Ok(outcomes) => {
-                        for ((msg, _), outcome) in updates.iter().zip(outcomes) {
-                            if let Err(errors) = outcome {
-                                results.insert(msg.clone(), Err(WritebackError::RecordRejected(errors)));
-                            }
+                    ));
+                }
+            } else if p.stage == Stage::Shipped && p.current_status != target {
+                info!(sf_id = %p.fo_id, current = %p.current_status, verdict = ?verdict, "status left as it is: the lifecycle does not move it");
+            }
+        }
+        if !updates.is_empty() {
+            let body: Vec<StatusUpdate> = updates.iter().map(|(_, u)| u.clone()).collect();
+            match self.ports.salesforce.update_status(&body).await {
+                Ok(outcomes) => {
+                    for ((msg, _), outcome) in updates.iter().zip(outcomes) {
+                        if let Err(errors) = outcome {
+                            results.insert(msg.clone(), Err(WritebackError::RecordRejected(errors)));
                         }
                     }
-                    Err(e) => {
-                        for (msg, _) in &updates {
-                            results.insert(msg.clone(), Err(WritebackError::Salesforce(e.for_each_record())));
-                        }
+                }
+                Err(e) => {
+                    for (msg, _) in &updates {
+                        results.insert(msg.clone(), Err(WritebackError::Salesforce(e.for_each_record())));
                     }
                 }
             }
@@ -400,7 +546,6 @@ impl App {
             shipments = shipment_records.len(),
             "batch written back"
         );
-        results
     }
 
     async fn resolve(&self, record: Record) -> Result<Linked, WritebackError> {
@@ -444,13 +589,8 @@ impl App {
     }
 }
 
-fn fail_all(
-    mut results: HashMap<String, Result<(), WritebackError>>,
-    ok: Vec<Resolved>,
-    e: &SalesforceError,
-) -> HashMap<String, Result<(), WritebackError>> {
+fn fail_all(results: &mut HashMap<String, Result<(), WritebackError>>, ok: Vec<Resolved>, e: &SalesforceError) {
     for r in ok {
         results.insert(r.message_id, Err(WritebackError::Salesforce(e.for_each_record())));
     }
-    results
 }

@@ -9,8 +9,13 @@ use waybill::ports::{ShipmentItemRecord, ShipmentRecord, WmsSystem};
 
 /// Builds the Salesforce records for one WMS shipment of one FulfillmentOrder.
 ///
-/// One Shipment per parcel when the WMS says what is in each parcel; otherwise one Shipment carrying the
-/// first tracking number and all shipped lines (Salesforce's Shipment holds a single tracking number).
+/// One Shipment per package, keyed by the package's own identity in the WMS
+/// (`<system>:<order code>:pkg:<tracking number>`), so a re-read, a redelivered event or the second ship
+/// of a split order updates the same records and never adds a copy. When the WMS says what is in each
+/// package, each Shipment carries its package's lines. When it does not, the shipment's lines go on its
+/// first package (the WMS lists packages in the order they shipped, and that list only grows), so the
+/// quantities are updated in place as more ships, never counted twice. Shipped lines without any package
+/// (no tracking yet) go on one `<system>:<order code>:untracked` Shipment.
 ///
 /// # Errors
 /// `MappingError` when a shipped SKU or unit has no mapping back to Salesforce, or a shipped SKU is not
@@ -22,16 +27,26 @@ pub fn shipment_records(
     shipment: &Shipment,
     tables: &MappingTables,
 ) -> Result<Vec<ShipmentRecord>, MappingError> {
-    let base_key = format!("{}:{}:{}", system.as_str(), shipment.order_code, shipment.shipment_key);
+    let order_key = format!("{}:{}", system.as_str(), shipment.order_code);
     let per_package = !shipment.packages.is_empty() && shipment.packages.iter().all(|p| !p.lines.is_empty());
-    let groups: Vec<(String, Option<&waybill::domain::Package>, &[ShippedLine])> = if per_package {
+    let groups: Vec<(String, Option<&waybill::domain::Package>, &[ShippedLine])> = if shipment.packages.is_empty() {
+        vec![(format!("{order_key}:untracked"), None, shipment.lines.as_slice())]
+    } else {
         shipment
             .packages
             .iter()
-            .map(|p| (format!("{base_key}:{}", p.tracking_number), Some(p), p.lines.as_slice()))
+            .enumerate()
+            .map(|(i, p)| {
+                let lines: &[ShippedLine] = if per_package {
+                    p.lines.as_slice()
+                } else if i == 0 {
+                    shipment.lines.as_slice()
+                } else {
+                    &[]
+                };
+                (format!("{order_key}:pkg:{}", p.tracking_number), Some(p), lines)
+            })
             .collect()
-    } else {
-        vec![(base_key, shipment.packages.first(), shipment.lines.as_slice())]
     };
 
     let external = |name: &str| {
@@ -230,7 +245,7 @@ mod tests {
         );
         let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
         assert_eq!(recs.len(), 2);
-        assert_eq!(recs[0].external_key, "logiwa:FO-0000001:s1:1Z1");
+        assert_eq!(recs[0].external_key, "logiwa:FO-0000001:pkg:1Z1");
         assert_eq!(recs[0].tracking_number.as_deref(), Some("1Z1"));
         assert_eq!(recs[0].items[0].quantity, Decimal::from(2));
         assert_eq!(recs[1].items[0].quantity, Decimal::from(1));
@@ -238,17 +253,57 @@ mod tests {
     }
 
     #[test]
-    fn parcels_without_contents_become_one_shipment_with_all_lines() {
+    fn parcels_without_contents_are_one_shipment_each_with_the_lines_on_the_first() {
         let o = order(vec![line(1, "SF-A", 3, "Each")]);
         let s = shipment(
             vec![package("1Z1", vec![]), package("1Z2", vec![])],
             vec![shipped("W-A", 3, "Unit")],
         );
         let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
-        assert_eq!(recs.len(), 1);
+        assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].tracking_number.as_deref(), Some("1Z1"));
         assert_eq!(recs[0].items.len(), 1);
         assert_eq!(recs[0].items[0].quantity, Decimal::from(3));
+        assert!(recs[1].items.is_empty());
+    }
+
+    #[test]
+    fn the_second_ship_of_a_split_order_keeps_the_first_packages_keys_and_adds_only_its_own() {
+        let o = order(vec![line(1, "SF-A", 3, "Each")]);
+        let first = shipment(
+            vec![package("1Z1", vec![shipped("W-A", 1, "Unit")])],
+            vec![shipped("W-A", 1, "Unit")],
+        );
+        let mut second = shipment(
+            vec![
+                package("1Z1", vec![shipped("W-A", 1, "Unit")]),
+                package("1Z2", vec![shipped("W-A", 2, "Unit")]),
+            ],
+            vec![shipped("W-A", 3, "Unit")],
+        );
+        second.shipment_key = "another-hash".into();
+        let fo = id("0a3000000000001");
+        let a = shipment_records(WmsSystem::Logiwa, &fo, &o, &first, &tables()).expect("records");
+        let b = shipment_records(WmsSystem::Logiwa, &fo, &o, &second, &tables()).expect("records");
+        assert_eq!(a[0].external_key, b[0].external_key);
+        assert_eq!(a[0].items, b[0].items);
+        let total: Decimal = b.iter().flat_map(|r| &r.items).map(|i| i.quantity).sum();
+        assert_eq!(total, Decimal::from(3), "each unit is on exactly one ShipmentItem");
+    }
+
+    #[test]
+    fn the_same_package_read_with_and_without_contents_keeps_its_shipment_key() {
+        let o = order(vec![line(1, "SF-A", 1, "Each")]);
+        let with = shipment(
+            vec![package("1Z1", vec![shipped("W-A", 1, "Unit")])],
+            vec![shipped("W-A", 1, "Unit")],
+        );
+        let without = shipment(vec![package("1Z1", vec![])], vec![shipped("W-A", 1, "Unit")]);
+        let fo = id("0a3000000000001");
+        let a = shipment_records(WmsSystem::Logiwa, &fo, &o, &with, &tables()).expect("records");
+        let b = shipment_records(WmsSystem::Logiwa, &fo, &o, &without, &tables()).expect("records");
+        assert_eq!(a[0].external_key, b[0].external_key);
+        assert_eq!(a[0].items, b[0].items);
     }
 
     #[test]

@@ -17,8 +17,10 @@ pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
         ports: Ports {
             queue: wiring::queue(aws),
             salesforce: wiring::salesforce(env, secrets.clone())?,
-            wms: wiring::logiwa(env, secrets)?,
+            wms: wiring::logiwa(env, secrets, state.clone())?,
             xref: state.clone(),
+            idempotency: state.clone(),
+            order_state: state.clone(),
             mappings: wiring::mappings(state, env)?,
         },
     })

@@ -62,6 +62,8 @@ async fn harness() -> Harness {
             salesforce: sf_api.clone(),
             wms: wms.clone(),
             xref: xref.clone(),
+            idempotency: Arc::new(waybill::fakes::MemoryIdempotency::new()),
+            order_state: Arc::new(waybill::fakes::MemoryOrderState::new()),
             mappings: Arc::new(CachedMappings::new(
                 Arc::new(MemoryMappings::new(tables())),
                 Duration::from_secs(60),
@@ -248,4 +250,107 @@ async fn no_retry_starts_that_could_not_finish_before_the_invocation_deadline() 
     // adapter makes three), so the invocation ends in time to report it
     assert_eq!(resp["batchItemFailures"], json!([{"itemIdentifier": "m1"}]), "{resp}");
     assert_eq!(h.sf.state().stats().family("composite/sobjects") - before, 1);
+}
+
+fn fo_status(h: &Harness) -> String {
+    h.sf.state().record("FulfillmentOrder", h.fo_id.as_str()).expect("fo")["Status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn item_total(h: &Harness) -> f64 {
+    shipments_for(h)
+        .iter()
+        .flat_map(|s| {
+            h.sf.state()
+                .find("ShipmentItem", "ShipmentId", s["Id"].as_str().unwrap_or_default())
+        })
+        .filter_map(|i| i["Quantity"].as_f64())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_split_order_shipped_in_two_parts_has_one_shipment_per_package_and_counts_each_unit_once() {
+    // Given an order of 2 units shipped in two parts, each written back as it ships (and redelivered)
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    let client = uuid::Uuid::parse_str(LOGIWA_CLIENT).expect("uuid");
+    h.logiwa
+        .state()
+        .ship(
+            &r.code,
+            Some(client),
+            ShipRequest {
+                partial: true,
+                ..ShipRequest::default()
+            },
+        )
+        .expect("first part");
+    assert_eq!(run(&h, vec![event_for(&r, 1)]).await["batchItemFailures"], json!([]));
+    assert_eq!(shipments_for(&h).len(), 1);
+    assert_ne!(fo_status(&h), "Fulfilled", "only part has shipped");
+    ship(&h, &r.code);
+    // When the second part's event arrives, and the first one's is redelivered
+    assert_eq!(run(&h, vec![event_for(&r, 2)]).await["batchItemFailures"], json!([]));
+    assert_eq!(run(&h, vec![event_for(&r, 1)]).await["batchItemFailures"], json!([]));
+    // Then there are two Shipments (one per package) whose items add up to the 2 units ordered
+    assert_eq!(shipments_for(&h).len(), 2, "{:?}", shipments_for(&h));
+    assert!(
+        (item_total(&h) - 2.0).abs() < f64::EPSILON,
+        "items total {}",
+        item_total(&h)
+    );
+    assert_eq!(fo_status(&h), "Fulfilled");
+}
+
+#[tokio::test]
+async fn a_users_cancelled_status_is_not_overwritten_by_a_shipment() {
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    h.sf.state()
+        .user_update("FulfillmentOrder", h.fo_id.as_str(), json!({"Status": "Cancelled"}))
+        .expect("cancelled");
+    ship(&h, &r.code);
+    let resp = run(&h, vec![event_for(&r, 1)]).await;
+    assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
+    // The WMS owns what shipped, so the Shipment is recorded; the source owns the cancel, so it stays.
+    assert_eq!(shipments_for(&h).len(), 1);
+    assert_eq!(fo_status(&h), "Cancelled");
+}
+
+#[tokio::test]
+async fn parallel_batches_about_one_order_write_its_shipment_once_and_its_status_once() {
+    // Given a shipped order and six batches about it at the same time (with a slow Salesforce, so they
+    // overlap)
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    h.sf.state().add_fault(
+        FaultRule::latency(150)
+            .method("PATCH")
+            .path_contains("/composite/sobjects/Shipment/"),
+    );
+    let runs = (0..6).map(|i| {
+        let (h, r) = (&h, &r);
+        async move { run(h, vec![event_for(r, i)]).await }
+    });
+    let responses = futures::future::join_all(runs).await;
+    let retried: Vec<String> = responses
+        .iter()
+        .flat_map(|x| x["batchItemFailures"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+        .collect();
+    // Then only batches that met the lease are retried, and after their retries there is one Shipment
+    // and one status write
+    for id in &retried {
+        let n: u32 = id.trim_start_matches('m').parse().expect("n");
+        assert_eq!(run(&h, vec![event_for(&r, n)]).await["batchItemFailures"], json!([]));
+    }
+    assert_eq!(shipments_for(&h).len(), 1);
+    let history =
+        h.sf.state()
+            .field_history("FulfillmentOrder", h.fo_id.as_str(), "Status");
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(fo_status(&h), "Fulfilled");
 }

@@ -1,4 +1,4 @@
-//! DynamoDB adapter for the five state ports (idempotency, cross-references, watermarks, inventory snapshots, mapping tables) on one table.
+//! DynamoDB adapter for the state ports (idempotency and leases, cross-references, watermarks, inventory snapshots, mapping tables, per-order state) on one table.
 //!
 //! # Key design
 //!
@@ -12,6 +12,8 @@
 //! | Xref, WMS → Salesforce | `xref#<wms system>#<wms id>` | `sf` | `sf_id`, `wms_code`, `created_at` |
 //! | Watermarks | `wm#<stream>` | `wm` | `watermark` (N, epoch ms), `updated_at` (RFC 3339) |
 //! | Inventory snapshots | `pos#<scope>` | `<sku>#<location>` | `fingerprint`, `sent_at` (RFC 3339) |
+//! | Order state | `order#<source system>#<source id>` | `state` | `version` (N), `stage` (M: stage, at, source), `history` (L), `wms` (M), `last_error` (M), `last_ignored` (M), `ignored_count` (N), `updated_at` |
+//! | Rate buckets | `rate#<bucket>` (e.g. `rate#logiwa#<account>`) | `rate` | `next_ms` (N, epoch ms of the next free send slot) |
 //! | Mapping tables | `map#<sku\|unit\|warehouse\|carrier>` | `#meta` | `passthrough` (BOOL) |
 //! | | `map#<table>` | `<source value>` | `target` (S), optional `factor` (N, or S holding a decimal), optional `service` (S) |
 //!
@@ -47,7 +49,9 @@ mod bulk;
 mod idempotency;
 mod item;
 mod mappings;
+mod order_state;
 mod positions;
+mod rate;
 pub mod rules;
 mod watermarks;
 mod xref;
@@ -66,8 +70,8 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// The state table: implements `IdempotencyStore`, `XrefStore`, `WatermarkStore`, `PositionStore` and
-/// `MappingSource`. Cheap to clone (the SDK client is an `Arc` inside).
+/// The state table: implements `IdempotencyStore`, `XrefStore`, `WatermarkStore`, `PositionStore`,
+/// `MappingSource` and `OrderStateStore`. Cheap to clone (the SDK client is an `Arc` inside).
 #[derive(Debug, Clone)]
 pub struct DynamoState {
     client: Client,
@@ -113,6 +117,20 @@ pub mod keys {
     pub const WATERMARK_SK: &str = "wm";
     /// Sort key of a mapping table's metadata item.
     pub const MAPPING_META_SK: &str = "#meta";
+    /// Sort key of an order's state item.
+    pub const ORDER_STATE_SK: &str = "state";
+    /// Sort key of a shared rate bucket.
+    pub const RATE_SK: &str = "rate";
+
+    /// `rate#<bucket>` (sort key: `rate`).
+    pub fn rate(bucket: &str) -> String {
+        format!("rate#{bucket}")
+    }
+
+    /// `order#<source system>#<source id>` (sort key: `state`).
+    pub fn order_state(source_system: &str, source_id: &str) -> String {
+        format!("order#{source_system}#{source_id}")
+    }
 
     /// `idem#<key>`.
     pub fn idempotency(key: &IdempotencyKey) -> String {

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use self::body::{ClientRef, InventoryTotals, OrderRow};
 use super::http_client::{Body, CallCounts, HttpClient, HttpSettings, Request, Response, SendError};
 use crate::domain::{InventoryPosition, LocationCode, Shipment, WmsOrderId};
+use crate::lifecycle::{Side, Stage, StatusTable};
 use crate::ports::{
     secret_json, ApiFieldError, SecretError, SecretProvider, WmsConnector, WmsError, WmsOrderRequest, WmsRef, WmsSystem,
 };
@@ -204,6 +205,14 @@ impl Logiwa {
             token: Mutex::new(None),
             generation: AtomicU64::new(0),
         })
+    }
+
+    /// Shares the account's rate limit with every other execution environment through `shared` (the
+    /// plan's limit is per account: wms-apis.md §1 "Rate limits").
+    #[must_use]
+    pub fn with_shared_rate(mut self, shared: super::http_client::SharedRate) -> Self {
+        self.http.set_shared_rate(shared);
+        self
     }
 
     /// API calls made so far, by endpoint family (`auth`, `shipmentorder/create`, `shipmentorder/list`,
@@ -401,10 +410,36 @@ fn row_ref(row: &Value, code: &str) -> Result<Option<WmsRef>, WmsError> {
     }))
 }
 
+/// Logiwa shipment-order statuses on the lifecycle. Sources (wms-apis.md §1 "Status and exceptions"):
+/// `Pending` (status 10, list example), `Ready to Pick`, `Picking Started`, `Ready to Pack`, `Shipped`
+/// (patch rules); `Open` and `ReadyToPick` are the webhook guide's spelling (§1.6 [WG]; names are matched
+/// ignoring spaces). The full enum is not documented: `Partially Shipped` and `Cancelled` follow the
+/// order's `isPartial` and cancel fields, and an unknown status moves nothing.
+pub const SHIPMENT_ORDER_STATUSES: StatusTable = StatusTable {
+    system: "logiwa",
+    side: Side::Wms,
+    entries: &[
+        ("Open", Stage::Accepted),
+        ("Pending", Stage::Accepted),
+        ("Ready to Pick", Stage::Accepted),
+        ("Picking Started", Stage::Picked),
+        ("Ready to Pack", Stage::Picked),
+        ("Packed", Stage::Packed),
+        ("Partially Shipped", Stage::PartiallyShipped),
+        ("Shipped", Stage::Shipped),
+        ("Cancelled", Stage::Cancelled),
+    ],
+    writes: &[],
+};
+
 #[async_trait]
 impl WmsConnector for Logiwa {
     fn system(&self) -> WmsSystem {
         WmsSystem::Logiwa
+    }
+
+    fn order_statuses(&self) -> &StatusTable {
+        &SHIPMENT_ORDER_STATUSES
     }
 
     #[tracing::instrument(skip_all, fields(system = SYSTEM))]

@@ -24,6 +24,7 @@ pub use convert::InventoryFields;
 use self::convert::{CollectionResult, OrderReadOptions, RecordError};
 use super::http_client::{Body, CallCounts, HttpClient, HttpSettings, Request, Response, SendError};
 use crate::domain::{CurrencyCode, SalesforceId};
+use crate::lifecycle::{Side, Stage, StatusTable};
 use crate::ports::{
     secret_json, ApiFieldError, InventoryRecord, OrderRead, RecordOutcome, SalesforceApi, SalesforceError,
     SecretProvider, ShipmentRecord, StatusUpdate,
@@ -666,8 +667,34 @@ fn error_from(status: StatusCode, body: &[u8]) -> SalesforceError {
     }
 }
 
+/// Order Management's `FulfillmentOrder.Status` values on the lifecycle (salesforce-api.md §5: Allocated
+/// (Activated), Assigned (Fulfilling), Cancelled, Draft, Fulfilled (Closed), Pick Complete, Pickpack,
+/// Printed (Fulfilling), Rejected). Statuses are customisable per org; a value not listed here is left
+/// alone by every writer. What waybill writes: `Assigned` once the WMS has the order, `Fulfilled` once
+/// everything shipped (both overridable by configuration).
+pub const FULFILLMENT_ORDER_STATUSES: StatusTable = StatusTable {
+    system: "salesforce",
+    side: Side::Source,
+    entries: &[
+        ("Draft", Stage::Received),
+        ("Allocated", Stage::Received),
+        ("Assigned", Stage::Submitted),
+        ("Printed", Stage::Accepted),
+        ("Pickpack", Stage::Picked),
+        ("Pick Complete", Stage::Packed),
+        ("Fulfilled", Stage::Shipped),
+        ("Cancelled", Stage::Cancelled),
+        ("Rejected", Stage::Rejected),
+    ],
+    writes: &[(Stage::Submitted, "Assigned"), (Stage::Shipped, "Fulfilled")],
+};
+
 #[async_trait]
 impl SalesforceApi for SalesforceOm {
+    fn order_statuses(&self) -> &StatusTable {
+        &FULFILLMENT_ORDER_STATUSES
+    }
+
     #[tracing::instrument(skip_all, fields(system = "salesforce", ids = ids.len()))]
     async fn fetch_orders(&self, ids: &[SalesforceId]) -> Result<HashMap<SalesforceId, OrderRead>, SalesforceError> {
         let mut seen = HashSet::new();

@@ -6,7 +6,9 @@
 
 mod idempotency;
 mod mappings;
+mod order_state;
 mod positions;
+mod rate;
 mod secrets;
 mod sqs;
 mod support;

@@ -358,13 +358,14 @@ pub(crate) fn shipments_from_row(row: &OrderRow) -> Result<Vec<Shipment>, RowErr
     let info = row.shipment_info.as_deref().unwrap_or_default();
 
     if info.is_empty() {
-        let tracking: BTreeSet<String> = row
-            .tracking_numbers
-            .iter()
-            .flatten()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .collect();
+        // `trackingNumbers` lists packages in the order they shipped and only grows: keep that order, so
+        // the first package (which carries the contents-less lines downstream) stays first.
+        let mut tracking: Vec<String> = Vec::new();
+        for t in row.tracking_numbers.iter().flatten().map(|t| t.trim()) {
+            if !t.is_empty() && !tracking.iter().any(|x| x == t) {
+                tracking.push(t.to_owned());
+            }
+        }
         let lines = totals(row.products.iter().flatten().filter_map(|p| {
             let q = decimal(p.get("shippedUOMQuantity")).filter(|q| *q > Decimal::ZERO)?;
             Some((
@@ -389,7 +390,7 @@ pub(crate) fn shipments_from_row(row: &OrderRow) -> Result<Vec<Shipment>, RowErr
         return Ok(vec![Shipment {
             wms_order_id,
             order_code: row.code.clone(),
-            shipment_key: shipment_key(&tracking),
+            shipment_key: shipment_key(&tracking.iter().cloned().collect()),
             carrier,
             service: row.shipping_option_name.clone(),
             shipped_at: row.actual_shipment_date.as_deref().and_then(parse_logiwa_datetime),

@@ -202,6 +202,28 @@ impl SalesforceState {
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
     }
 
+    /// A person editing a record in the Salesforce UI: API validation, counted in field history, not
+    /// in API stats.
+    pub fn user_update(&self, sobject: &str, id: &str, fields: Value) -> anyhow::Result<()> {
+        let obj = schema::schema()
+            .object(sobject)
+            .ok_or_else(|| anyhow::anyhow!("no sobject {sobject}"))?;
+        let map = fields
+            .as_object()
+            .ok_or_else(|| anyhow::anyhow!("fields must be a JSON object"))?;
+        lock(&self.inner.data)
+            .store
+            .update(obj, id, map, WriteMode::Api, OffsetDateTime::now_utc())
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
+    }
+
+    /// Every value one field of one record took through updates, oldest first (field history
+    /// tracking; creation values are the first change's `old`).
+    pub fn field_history(&self, sobject: &str, id: &str, field: &str) -> Vec<store::FieldChange> {
+        let name = schema::schema().object(sobject).map_or(sobject, |o| o.name);
+        lock(&self.inner.data).store.field_history(name, id, field)
+    }
+
     /// All records of a type as stored (every field, canonical names), in creation order.
     pub fn records(&self, sobject: &str) -> Vec<Value> {
         let data = lock(&self.inner.data);

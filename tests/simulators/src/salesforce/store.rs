@@ -21,11 +21,24 @@ pub enum WriteMode {
     Seed,
 }
 
+/// One value a record's field took, in write order: what field history tracking (and the chaos run's
+/// "no status ever moved backwards" check) reads. Kept for every field a write changed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldChange {
+    pub sobject: String,
+    pub id: String,
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+    pub at: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     tables: BTreeMap<String, BTreeMap<String, Record>>,
     next_seq: u64,
     autonumbers: HashMap<String, u64>,
+    history: Vec<FieldChange>,
 }
 
 impl Default for Store {
@@ -35,6 +48,7 @@ impl Default for Store {
             // Start well above zero so generated ids look like a lived-in org's.
             next_seq: 3_000_000,
             autonumbers: HashMap::new(),
+            history: Vec::new(),
         }
     }
 }
@@ -165,7 +179,19 @@ impl Store {
         }
         let values = self.coerce_input(obj, input, mode, false)?;
         let mut rec = self.get(obj.name, &id18).cloned().ok_or_else(ApiError::not_found)?;
+        let mut changes = Vec::new();
         for (k, v) in values {
+            let old = rec.get(&k).cloned().unwrap_or(Value::Null);
+            if old != v {
+                changes.push(FieldChange {
+                    sobject: obj.name.to_string(),
+                    id: id18.clone(),
+                    field: k.clone(),
+                    old,
+                    new: v.clone(),
+                    at: sf_datetime(now),
+                });
+            }
             rec.insert(k, v);
         }
         if mode == WriteMode::Api {
@@ -177,7 +203,18 @@ impl Store {
         derive(obj, &mut rec);
         self.check_unique(obj, &rec, &id18)?;
         self.tables.entry(obj.name.to_string()).or_default().insert(id18, rec);
+        self.history.extend(changes);
         Ok(())
+    }
+
+    /// Every change of one field of one record, oldest first.
+    pub fn field_history(&self, sobject: &str, id: &str, field: &str) -> Vec<FieldChange> {
+        let id18 = ids::to18(id).unwrap_or_default();
+        self.history
+            .iter()
+            .filter(|c| c.sobject == sobject && c.id == id18 && c.field.eq_ignore_ascii_case(field))
+            .cloned()
+            .collect()
     }
 
     /// Deletes a record and, like a master-detail relationship, the children that require it.

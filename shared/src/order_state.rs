@@ -1,0 +1,183 @@
+//! Writes to the per-order state item, all through one versioned read-modify-write loop, so stage
+//! changes, links and errors from parallel invocations never overwrite each other.
+//!
+//! Every stage change goes through [`crate::lifecycle::decide`]; what it refuses is recorded on the item
+//! (`last_ignored`, `ignored_count`) so an operator can see that a stale or backwards event arrived.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tracing::{debug, info};
+
+use crate::error::{chain, Classified};
+use crate::lifecycle::{decide, Stage, Verdict};
+use crate::ports::{IgnoredObservation, LastError, OrderState, OrderStateStore, Saved, StageEntry, StoreError, WmsRef};
+
+/// How often a lost race is retried before giving up (as a transient store error).
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The order-state writer for one source system.
+#[derive(Clone, Copy)]
+pub struct Tracker<'a> {
+    store: &'a dyn OrderStateStore,
+    source_system: &'a str,
+}
+
+impl<'a> Tracker<'a> {
+    /// A tracker over `store` for orders of `source_system` (e.g. `salesforce`).
+    pub fn new(store: &'a dyn OrderStateStore, source_system: &'a str) -> Self {
+        Self { store, source_system }
+    }
+
+    /// The current state of an order.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn get(&self, source_id: &str) -> Result<Option<OrderState>, StoreError> {
+        self.store.load(self.source_system, source_id).await
+    }
+
+    /// Applies `change` to the order's state and saves it with a versioned conditional write, reloading
+    /// and re-applying on a lost race. `change` returns false when it changed nothing (no write).
+    ///
+    /// # Errors
+    /// The store's errors; `Unavailable` after `MAX_ATTEMPTS` lost races.
+    pub async fn update<T>(
+        &self,
+        source_id: &str,
+        mut change: impl FnMut(&mut OrderState) -> (bool, T),
+    ) -> Result<(OrderState, T), StoreError> {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let now = OffsetDateTime::now_utc();
+            let mut state = self
+                .store
+                .load(self.source_system, source_id)
+                .await?
+                .unwrap_or_else(|| OrderState::new(self.source_system, source_id, now));
+            let (changed, out) = change(&mut state);
+            if !changed {
+                return Ok((state, out));
+            }
+            state.version += 1;
+            state.updated_at = now;
+            match self.store.save(&state).await? {
+                Saved::Written => return Ok((state, out)),
+                Saved::Conflict => {
+                    debug!(order = source_id, attempt, "order state changed under us; re-applying");
+                    // Spread the retries of racing writers apart.
+                    let jitter = u64::from(attempt) * 5 + u64::from(rand::random::<u8>() % 20);
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            format!("order state {source_id} kept changing under {MAX_ATTEMPTS} attempts").into(),
+        ))
+    }
+
+    /// Reports that the order reached `stage` at `at` according to `reporter`. Returns the verdict: the
+    /// stage is applied only when it moves the order forward; otherwise it is recorded as ignored.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn observe(
+        &self,
+        source_id: &str,
+        stage: Stage,
+        at: OffsetDateTime,
+        reporter: &str,
+    ) -> Result<Verdict, StoreError> {
+        let (_, verdict) = self
+            .update(source_id, |st| {
+                let current = st.stage.as_ref().map(|e| (e.stage, e.at));
+                let verdict = decide(current, stage, at);
+                match verdict {
+                    Verdict::Advance => {
+                        let entry = StageEntry {
+                            stage,
+                            at,
+                            source: reporter.to_owned(),
+                        };
+                        st.history.push(entry.clone());
+                        st.stage = Some(entry);
+                        st.last_error = None;
+                        (true, verdict)
+                    }
+                    Verdict::Same => (false, verdict),
+                    Verdict::Backwards { .. } | Verdict::Terminal { .. } | Verdict::Stale => {
+                        st.ignored_count += 1;
+                        st.last_ignored = Some(IgnoredObservation {
+                            stage,
+                            at,
+                            source: reporter.to_owned(),
+                            reason: reason(verdict).to_owned(),
+                        });
+                        (true, verdict)
+                    }
+                }
+            })
+            .await?;
+        if !matches!(verdict, Verdict::Advance | Verdict::Same) {
+            info!(order = source_id, stage = %stage, reporter, reason = reason(verdict), "observation ignored by the lifecycle");
+        }
+        Ok(verdict)
+    }
+
+    /// Records the WMS order (once known) on the state.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn link(&self, source_id: &str, wms: &WmsRef) -> Result<(), StoreError> {
+        self.update(source_id, |st| {
+            if st.wms.as_ref() == Some(wms) {
+                return (false, ());
+            }
+            st.wms = Some(wms.clone());
+            (true, ())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Records why the order's last processing failed.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn failed(
+        &self,
+        source_id: &str,
+        error: &(dyn Classified + Send + Sync + 'static),
+    ) -> Result<(), StoreError> {
+        let code = error.code().to_owned();
+        let reason = chain(error);
+        let class = error.class();
+        self.update(source_id, |st| {
+            if st
+                .last_error
+                .as_ref()
+                .is_some_and(|e| e.code == code && e.reason == reason)
+            {
+                return (false, ());
+            }
+            st.last_error = Some(LastError {
+                code: code.clone(),
+                reason: reason.clone(),
+                class,
+                at: OffsetDateTime::now_utc(),
+            });
+            (true, ())
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+fn reason(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Advance => "advance",
+        Verdict::Same => "same",
+        Verdict::Backwards { .. } => "backwards",
+        Verdict::Terminal { .. } => "terminal",
+        Verdict::Stale => "stale",
+    }
+}
