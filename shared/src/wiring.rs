@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use crate::adapters::dynamodb::DynamoState;
+use crate::adapters::http_client::SharedRate;
 use crate::adapters::logiwa::{Logiwa, LogiwaConfig};
 use crate::adapters::salesforce::{SalesforceConfig, SalesforceOm};
 use crate::adapters::secrets::SecretsManagerProvider;
@@ -15,7 +16,7 @@ use crate::adapters::sqs::SqsPublisher;
 use crate::config::{keys, ConfigError, Env};
 use crate::domain::CurrencyCode;
 use crate::mapping::CachedMappings;
-use crate::ports::SecretProvider;
+use crate::ports::{RateGate, SecretProvider};
 
 /// The AWS SDK clients, built once (they hold connection pools).
 #[derive(Debug, Clone)]
@@ -120,12 +121,22 @@ pub fn salesforce(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<Sal
 }
 
 /// The Logiwa IO adapter. Variables: `LOGIWA_SECRET_ARN` (required), `LOGIWA_REQUESTS_PER_SECOND`
-/// (default 2, the Basic plan; 6 on Premium).
+/// (default 2, the Basic plan; 6 on Premium), `LOGIWA_RATE_BUCKET` (the shared bucket of the account;
+/// default `logiwa#<secret ARN>`, so every function using the same credentials shares one limit).
+///
+/// The plan's limit is per account, so every call waits for a slot in the bucket in `gate` (the state
+/// table), shared by every execution environment of every function.
 ///
 /// # Errors
 /// `ConfigError` naming the variable.
-pub fn logiwa(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<Logiwa>, ConfigError> {
-    let mut c = LogiwaConfig::new(env.required(keys::LOGIWA_SECRET_ARN)?);
+pub fn logiwa(
+    env: &Env,
+    secrets: Arc<dyn SecretProvider>,
+    gate: Arc<dyn RateGate>,
+) -> Result<Arc<Logiwa>, ConfigError> {
+    let secret_id = env.required(keys::LOGIWA_SECRET_ARN)?;
+    let bucket = env.or("LOGIWA_RATE_BUCKET", &format!("logiwa#{secret_id}"));
+    let mut c = LogiwaConfig::new(secret_id);
     if let Some(rps) = env.optional("LOGIWA_REQUESTS_PER_SECOND") {
         c = c.with_rate(
             rps.parse::<NonZeroU32>()
@@ -133,7 +144,7 @@ pub fn logiwa(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<Logiwa>
         );
     }
     Logiwa::new(c, secrets)
-        .map(Arc::new)
+        .map(|l| Arc::new(l.with_shared_rate(SharedRate { gate, bucket })))
         .map_err(|e| invalid(keys::LOGIWA_SECRET_ARN, e))
 }
 

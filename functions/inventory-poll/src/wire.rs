@@ -15,7 +15,7 @@ pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
     Ok(App {
         config: Config::from_env(env)?,
         ports: Ports {
-            wms: wiring::logiwa(env, secrets.clone())?,
+            wms: wiring::logiwa(env, secrets.clone(), state.clone())?,
             salesforce: wiring::salesforce(env, secrets)?,
             positions: state.clone(),
             watermarks: state.clone(),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -149,12 +149,38 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
+/// A vendor rate limit shared with every other execution environment: each attempt first reserves a
+/// slot in the account's bucket (see [`crate::ports::RateGate`]).
+#[derive(Clone)]
+pub struct SharedRate {
+    /// Where the bucket lives (the state table in production).
+    pub gate: Arc<dyn crate::ports::RateGate>,
+    /// The bucket: one per vendor account (e.g. `logiwa#<account>`).
+    pub bucket: String,
+}
+
+impl std::fmt::Debug for SharedRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedRate")
+            .field("bucket", &self.bucket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Slots are spaced 5% wider than the plan's rate: arrival times at the vendor jitter by a few
+/// milliseconds, and a sliding one-second window counts a request that lands early against the previous
+/// second. 95% of the plan is the price of never seeing a 429.
+const SHARED_SPACING_MARGIN: u32 = 20;
+/// Slots reserved at most per attempt before sending anyway.
+const MAX_SLOT_TRIES: u32 = 4;
+
 /// One adapter's HTTP client.
 #[derive(Debug)]
 pub(crate) struct HttpClient {
     system: &'static str,
     client: reqwest::Client,
     limiter: DefaultDirectRateLimiter,
+    shared: Option<SharedRate>,
     settings: HttpSettings,
     counters: Mutex<BTreeMap<String, u64>>,
     deadline: Mutex<Option<Instant>>,
@@ -173,10 +199,66 @@ impl HttpClient {
             system,
             client,
             limiter: RateLimiter::direct(quota),
+            shared: None,
             settings,
             counters: Mutex::new(BTreeMap::new()),
             deadline: Mutex::new(None),
         })
+    }
+
+    /// Makes every attempt also wait for a slot of a rate limit shared across execution environments.
+    pub(crate) fn set_shared_rate(&mut self, shared: SharedRate) {
+        self.shared = Some(shared);
+    }
+
+    /// The spacing of shared slots for this client's rate.
+    fn shared_interval(&self) -> Duration {
+        let base = Duration::from_secs(1) / self.settings.requests_per_second.get();
+        base + base / SHARED_SPACING_MARGIN
+    }
+
+    /// Waits for this attempt's slot in the shared bucket. A slot this process reaches more than the
+    /// spacing margin late (a slow store answer, a late timer) is given up and another one reserved: sent
+    /// late, it would land next to the slots after it and a sliding one-second window would count one
+    /// request too many.
+    ///
+    /// If the store cannot be reached the attempt goes ahead under the per-process limiter alone (logged):
+    /// losing the shared limit for a moment risks a vendor 429, which is retried; stopping every vendor
+    /// call would risk much more.
+    async fn wait_shared(&self, remaining: Option<Duration>) -> Result<(), SendError> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let interval = self.shared_interval();
+        let tolerance = interval / SHARED_SPACING_MARGIN;
+        let give_up = remaining.map(|r| Instant::now() + r);
+        for _ in 0..MAX_SLOT_TRIES {
+            let slot = match shared.gate.reserve(&shared.bucket, interval).await {
+                Ok(slot) => slot,
+                Err(e) => {
+                    tracing::warn!(system = self.system, bucket = %shared.bucket, error.message = %crate::error::chain(&e), "shared rate limit unavailable; using the per-process limit");
+                    return Ok(());
+                }
+            };
+            let wait = slot - time::OffsetDateTime::now_utc();
+            if let Ok(wait) = Duration::try_from(wait) {
+                if give_up.is_some_and(|g| Instant::now() + wait >= g) {
+                    return Err(SendError::Deadline);
+                }
+                tokio::time::sleep(wait).await;
+            }
+            let late = time::OffsetDateTime::now_utc() - slot;
+            if late <= tolerance {
+                return Ok(());
+            }
+            tracing::debug!(
+                system = self.system,
+                late_ms = late.whole_milliseconds(),
+                "shared rate slot missed; reserving another"
+            );
+        }
+        // Every slot came too late (a very slow store): send under the per-process limiter.
+        Ok(())
     }
 
     /// Sets (or clears) the instant after which no new attempt starts, e.g. the Lambda invocation deadline
@@ -240,6 +322,7 @@ impl HttpClient {
                 None => None,
             };
             self.limiter.until_ready().await;
+            self.wait_shared(remaining).await?;
             let timeout = remaining.map_or(self.settings.request_timeout, |r| r.min(self.settings.request_timeout));
             let started = Instant::now();
             let outcome = self.attempt(&req, timeout).await;

@@ -183,6 +183,8 @@ pub(crate) struct LwData {
     pub tokens: HashMap<String, Instant>,
     pub rate_tier: Option<RateTier>,
     pub rate_window: VecDeque<Instant>,
+    /// Requests answered 429 by the rate limit (not by fault rules).
+    pub throttled: u64,
     pub next_lp: u64,
     pub next_tracking: u64,
 }
@@ -411,6 +413,11 @@ impl LogiwaState {
     /// Invalidates every token now (next call -> 401).
     pub fn expire_sessions(&self) {
         self.data().tokens.clear();
+    }
+
+    /// Requests the documented rate limit answered with 429 so far.
+    pub fn throttled(&self) -> u64 {
+        self.data().throttled
     }
 
     /// Turns the documented rate limit on (`Some`) or off.
@@ -824,6 +831,7 @@ impl SimHooks for LogiwaState {
             d.rate_window.pop_front();
         }
         if d.rate_window.len() >= tier.per_second() as usize {
+            d.throttled += 1;
             return Some(empty_response(429));
         }
         d.rate_window.push_back(now);

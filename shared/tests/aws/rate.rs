@@ -1,0 +1,89 @@
+//! The shared rate limit on moto's DynamoDB, against the Logiwa simulator at its Basic plan (2 requests/s
+//! for the whole account, wms-apis.md §1 "Rate limits"): ten execution environments together never draw
+//! a 429 and still use at least 90% of the plan.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde_json::json;
+use waybill::adapters::http_client::SharedRate;
+use waybill::adapters::logiwa::{Logiwa, LogiwaConfig};
+use waybill::ports::{RateGate, SecretError, SecretProvider, WmsConnector};
+use waybill_simulators::logiwa::LogiwaSeed;
+use waybill_simulators::{LogiwaConfig as LogiwaSimConfig, LogiwaSim, RateTier};
+
+use crate::support;
+
+struct Creds(String);
+
+#[async_trait]
+impl SecretProvider for Creds {
+    async fn secret(&self, _id: &str) -> Result<SecretString, SecretError> {
+        Ok(SecretString::from(self.0.clone()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_parallel_consumers_share_the_basic_plan_without_a_429_and_use_nine_tenths_of_it() {
+    // Given the Logiwa simulator enforcing the Basic plan, and ten adapters (ten execution environments,
+    // each with its own per-process limiter at the plan's 2 requests/s) sharing one bucket in DynamoDB
+    let gate: Arc<dyn RateGate> = Arc::new(support::state().await);
+    let seed = LogiwaSeed::demo();
+    let client_id = seed.clients[0].identifier;
+    let sim = LogiwaSim::start(LogiwaSimConfig {
+        seed,
+        webhook_delivery: false,
+        rate_tier: Some(RateTier::Basic),
+        ..LogiwaSimConfig::default()
+    })
+    .await
+    .expect("logiwa sim");
+    let secrets: Arc<dyn SecretProvider> = Arc::new(Creds(
+        json!({"base_url": sim.base_url(), "email": "sim@waybill.test", "password": "sim-password",
+               "client_identifier": client_id.to_string()})
+        .to_string(),
+    ));
+    let bucket = format!("logiwa#{}", waybill::testing::unique_name("account"));
+    let consumers: Vec<Logiwa> = (0..10)
+        .map(|_| {
+            Logiwa::new(LogiwaConfig::new("lw"), secrets.clone())
+                .expect("adapter")
+                .with_shared_rate(SharedRate {
+                    gate: gate.clone(),
+                    bucket: bucket.clone(),
+                })
+        })
+        .collect();
+
+    // When all ten call Logiwa as fast as they can for ten seconds
+    let run_for = Duration::from_secs(10);
+    let started = Instant::now();
+    let outcomes = futures::future::join_all(consumers.iter().map(|c| async move {
+        let (mut ok, mut failed) = (0u32, 0u32);
+        while started.elapsed() < run_for {
+            match c.find_order("FO-RATE-PROBE").await {
+                Ok(_) => ok += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        (ok, failed)
+    }))
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // Then Logiwa answered no 429, nothing failed, and the account's plan was used to at least 90%
+    let throttled = sim.state().throttled();
+    let served = sim.state().stats().total - throttled;
+    let failed: u32 = outcomes.iter().map(|(_, f)| f).sum();
+    let utilisation = served as f64 / (2.0 * elapsed);
+    println!("shared rate: served={served} in {elapsed:.2}s, utilisation={utilisation:.3}, throttled={throttled}");
+    assert_eq!(throttled, 0, "the simulator answered 429");
+    assert_eq!(failed, 0, "{outcomes:?}");
+    assert!(
+        utilisation >= 0.9,
+        "utilisation {utilisation:.3} ({served} requests in {elapsed:.2}s)"
+    );
+    assert!(utilisation <= 1.0, "over the plan: {utilisation:.3}");
+}
