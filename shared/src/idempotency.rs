@@ -114,11 +114,7 @@ impl<'a> Idempotency<'a> {
         let mut attempt = 0;
         let req = loop {
             let now_ms = now_ms();
-            let lock_until_ms = if deadline_ms > 0 {
-                i64::try_from(deadline_ms).unwrap_or(i64::MAX)
-            } else {
-                now_ms + i64::try_from(FALLBACK_LOCK.as_millis()).unwrap_or(120_000)
-            };
+            let lock_until_ms = lock_until(deadline_ms, now_ms);
             let req = LockRequest {
                 key: key.clone(),
                 payload_hash: hash.clone(),
@@ -170,6 +166,20 @@ impl<'a> Idempotency<'a> {
             }
         }
     }
+}
+
+/// When the INPROGRESS lock lapses: the invocation deadline given, else the one the handler put on the
+/// task (`deadline::scope`, as the webhook routes do), else a fallback. A crashed invocation's lock must
+/// not outlive it, or the sender's retries meet 409 for the whole fallback.
+fn lock_until(deadline_ms: u64, now_ms: i64) -> i64 {
+    if deadline_ms > 0 {
+        return i64::try_from(deadline_ms).unwrap_or(i64::MAX);
+    }
+    if let Some(at) = crate::deadline::current() {
+        let left = at.saturating_duration_since(tokio::time::Instant::now());
+        return now_ms + i64::try_from(left.as_millis()).unwrap_or(i64::MAX / 2);
+    }
+    now_ms + i64::try_from(FALLBACK_LOCK.as_millis()).unwrap_or(120_000)
 }
 
 fn now_ms() -> i64 {
@@ -257,6 +267,36 @@ mod tests {
         let (a, b) = tokio::join!(first, second);
         assert_eq!(a.expect("first runs"), Outcome::Executed(1));
         assert!(matches!(b, Err(RunError::InProgress { .. })));
+    }
+
+    #[tokio::test]
+    async fn the_lock_of_a_crashed_invocation_lapses_at_its_deadline_not_after_the_fallback() {
+        let store = MemoryIdempotency::new();
+        let idem = Idempotency::new(&store, "fn", Duration::from_secs(60));
+        // Given an invocation with 1.7 s left (0.2 s after the settling margin) that dies mid-operation
+        let deadline = u64::try_from(now_ms()).expect("ms") + 1_700;
+        let crashed = crate::deadline::scope(deadline, async {
+            tokio::time::timeout(
+                Duration::from_millis(20),
+                idem.run("k5", &"p", 0, || async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok::<_, Boom>(1u32)
+                }),
+            )
+            .await
+        })
+        .await;
+        assert!(crashed.is_err(), "the operation was cut off");
+        // When the sender retries right away, the lock still holds
+        let early = idem.run("k5", &"p", 0, || async { Ok::<_, Boom>(2u32) }).await;
+        assert!(matches!(early, Err(RunError::InProgress { .. })));
+        // Then, once that invocation's deadline has passed, the retry runs
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let later = idem
+            .run("k5", &"p", 0, || async { Ok::<_, Boom>(3u32) })
+            .await
+            .expect("runs");
+        assert_eq!(later, Outcome::Executed(3));
     }
 
     #[test]
