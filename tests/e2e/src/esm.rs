@@ -1,6 +1,9 @@
 //! Event source mapping emulator: polls a queue like Lambda's SQS poller, builds the exact SQS event,
 //! invokes the function, and deletes what Lambda would delete (honouring `ReportBatchItemFailures`).
 //!
+//! Like Lambda, it keeps up to `ScalingConfig.MaximumConcurrency` batches in flight at once (one poller
+//! per slot), so every end-to-end run exercises parallel batches of one queue.
+//!
 //! The one deliberate deviation is the time-compression knob: after a failed batch, the failed
 //! records' visibility is set to `visibility_override` seconds (instead of waiting the queue's full
 //! VisibilityTimeout), so retry and dead-letter paths run in seconds.
@@ -29,6 +32,10 @@ pub struct EsmStats {
     pub failures: AtomicU64,
     /// Records deleted after success.
     pub deleted: AtomicU64,
+    /// Batches being processed right now.
+    pub in_flight: AtomicU64,
+    /// The most batches ever processed at once (proof the run was parallel).
+    pub max_in_flight: AtomicU64,
 }
 
 /// One running mapping.
@@ -40,7 +47,7 @@ pub struct EventSourceMapping {
     pub queue_url: String,
     /// Counters.
     pub stats: Arc<EsmStats>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl EventSourceMapping {
@@ -53,32 +60,39 @@ impl EventSourceMapping {
         visibility_override: Option<u32>,
     ) -> Self {
         let stats = Arc::new(EsmStats::default());
-        let poller = Poller {
-            spec: spec.clone(),
-            queue_url: queue_url.clone(),
-            sqs,
-            function,
-            visibility_override,
-            stats: stats.clone(),
-        };
-        let task = tokio::spawn(async move { poller.run().await });
+        let pollers = spec.maximum_concurrency.max(1);
+        let tasks = (0..pollers)
+            .map(|_| {
+                let poller = Poller {
+                    spec: spec.clone(),
+                    queue_url: queue_url.clone(),
+                    sqs: sqs.clone(),
+                    function: function.clone(),
+                    visibility_override,
+                    stats: stats.clone(),
+                };
+                tokio::spawn(async move { poller.run().await })
+            })
+            .collect();
         Self {
             spec,
             queue_url,
             stats,
-            task,
+            tasks,
         }
     }
 
     /// Stops polling (an in-flight batch is abandoned; its messages reappear after the visibility timeout).
     pub fn stop(&self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
 impl Drop for EventSourceMapping {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop();
     }
 }
 
@@ -148,7 +162,10 @@ impl Poller {
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
         self.stats.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
         debug!(queue = %self.spec.queue, records = batch.len(), "invoking with batch");
+        let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let result = self.function.invoke(json!({ "Records": records })).await;
+        self.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
 
         let failed: HashSet<String> = match &result {
             Err(e) => {

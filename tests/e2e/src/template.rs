@@ -88,6 +88,9 @@ pub struct SqsEventSpec {
     pub batching_window_secs: u32,
     /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
     pub report_batch_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`: batches in flight at once. Lambda's default without it is
+    /// "as many as the account allows"; the emulator then runs 5 pollers (Lambda starts with 5).
+    pub maximum_concurrency: u32,
 }
 
 /// An HTTP API route of a function.
@@ -429,6 +432,13 @@ impl Template {
                                 .resource_with_attr("Arn", &arn)
                                 .with_context(|| format!("{}: no queue has ARN {arn}", eat("Queue")))?;
                             let types = get("FunctionResponseTypes")?.unwrap_or(Json::Null);
+                            let scaling = get("ScalingConfig")?.unwrap_or(Json::Null);
+                            let maximum_concurrency = match scaling.get("MaximumConcurrency") {
+                                None | Some(Json::Null) => 5,
+                                Some(v) => json_text(v).and_then(|s| s.parse().ok()).with_context(|| {
+                                    format!("{}.MaximumConcurrency is not a number", eat("ScalingConfig"))
+                                })?,
+                            };
                             spec.sqs_events.push(SqsEventSpec {
                                 name: ev_name.clone(),
                                 queue,
@@ -438,6 +448,7 @@ impl Template {
                                 report_batch_item_failures: types
                                     .as_array()
                                     .is_some_and(|a| a.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))),
+                                maximum_concurrency,
                             });
                         }
                         "HttpApi" => {

@@ -36,8 +36,14 @@ async fn the_same_webhook_delivered_three_times_yields_exactly_one_logiwa_order(
     wait_status(&stack, &order.id, "Assigned").await;
     let rows = stack.lw_rest().orders_by_code(&order.number).await.expect("list");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    // And the orders queue carried exactly one message, delivered once and deleted
+    // And the orders queue carried exactly one message, delivered once and deleted (the delete follows
+    // the invocation that set the status, so wait for it)
     let orders = esm(&stack, "OrdersQueue");
+    waybill_e2e::wait_until(support::WAIT, support::TICK, "the message is deleted", || async {
+        Ok((orders.stats.deleted.load(Ordering::Relaxed) >= 1).then_some(()))
+    })
+    .await
+    .expect("deleted");
     assert_eq!(orders.stats.records.load(Ordering::Relaxed), 1);
     assert_eq!(orders.stats.deleted.load(Ordering::Relaxed), 1);
     assert_eq!(support::queue_counts(&stack, "OrdersQueue").await, (0, 0));

@@ -5,6 +5,7 @@ mod support;
 
 mod delivery;
 mod http_edge;
+mod lifecycle;
 mod poison;
 mod scenario;
 mod writeback;
