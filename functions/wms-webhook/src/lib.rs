@@ -128,6 +128,9 @@ impl App {
         let outbound = message
             .to_outbound()
             .map_err(|e| ApiError::new(500, "SERIALIZE", e.to_string()))?;
+        // The payload checked under the key is the canonical body hash: with a body-hash key a redelivery
+        // always matches (202 duplicate, never 409), while a reused vendor event id with other content
+        // is still caught as EVENT_ID_REUSED.
         let duplicate = Enqueue {
             store: self.ports.idempotency.as_ref(),
             queue: self.ports.queue.as_ref(),
@@ -135,13 +138,7 @@ impl App {
             window: cfg.dedup_window,
             queue_url: &cfg.fulfillment_events_queue_url,
         }
-        .once(
-            &event.event_key,
-            "body",
-            &(&event.topic, &event.order_code, &event.status),
-            &outbound,
-            cid,
-        )
+        .once(&event.event_key, "body", &hook.body_hash, &outbound, cid)
         .await?;
         info!(correlation_id = %cid, topic = %event.topic, order_code = %event.order_code, duplicate, "wms event accepted");
         Ok(http::json_response(

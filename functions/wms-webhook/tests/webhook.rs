@@ -64,6 +64,8 @@ async fn a_shipment_webhook_with_the_right_token_is_enqueued_as_a_fulfillment_ev
         env.data.wms_order_id.as_ref().map(|i| i.as_str()),
         Some("7c0e4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c")
     );
+    // The documented shipment body carries no status (wms-apis.md §1.6), so none is invented
+    assert_eq!(env.data.status, None);
 }
 
 #[tokio::test]
@@ -73,6 +75,105 @@ async fn a_redelivered_webhook_is_accepted_but_enqueued_once() {
     let (b, body) = call(&app, event(SHIPMENT, TOKEN)).await;
     assert_eq!((a, b), (202, 202));
     assert_eq!(body["duplicate"], true);
+    assert_eq!(queue.sent(EVENTS).len(), 1);
+}
+
+/// The fixture with its webhook body replaced by `body`.
+fn with_body(fixture: &str, body: &Value) -> Value {
+    let mut ev = event(fixture, TOKEN);
+    ev["body"] = Value::String(body.to_string());
+    ev
+}
+
+/// The fixture's webhook body as JSON.
+fn body_of(fixture: &str) -> Value {
+    let ev: Value = serde_json::from_str(fixture).expect("fixture");
+    serde_json::from_str(ev["body"].as_str().expect("body")).expect("json body")
+}
+
+fn sent_events(queue: &MemoryQueue) -> Vec<FulfillmentEvent> {
+    queue
+        .sent(EVENTS)
+        .iter()
+        .map(|m| Envelope::<FulfillmentEvent>::parse(&m.body).expect("envelope").data)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_status_change_is_enqueued_with_its_current_status() {
+    // Given the documented statuschange body (Open → ReadyToPick)
+    let (app, queue) = harness(&[]);
+    let (status, body) = call(&app, event(STATUS, TOKEN)).await;
+    // Then it is accepted and the message carries CurrentStatus
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["topic"], "wms/shipmentorder/statuschange");
+    let sent = sent_events(&queue);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].status.as_deref(), Some("ReadyToPick"));
+    assert_eq!(sent[0].order_code, "FO-0000001");
+}
+
+#[tokio::test]
+async fn a_redelivery_with_its_keys_in_another_order_is_a_duplicate_not_a_conflict() {
+    // Given a status change that was enqueued
+    let (app, queue) = harness(&[]);
+    let (first, _) = call(&app, event(STATUS, TOKEN)).await;
+    // When Logiwa redelivers it, re-serialised with other key order and whitespace
+    let redelivery = r#"{ "ClientId": 10001, "CurrentStatus": "ReadyToPick", "PreviousStatus": "Open",
+        "Code": "FO-0000001", "Identifier": "7c0e4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c" }"#;
+    let mut ev = event(STATUS, TOKEN);
+    ev["body"] = Value::String(redelivery.into());
+    let (second, body) = call(&app, ev).await;
+    // Then it is answered 202 duplicate (not 409 EVENT_ID_REUSED) and not enqueued again
+    assert_eq!((first, second), (202, 202), "{body}");
+    assert_eq!(body["duplicate"], true);
+    assert_eq!(queue.sent(EVENTS).len(), 1);
+}
+
+#[tokio::test]
+async fn a_later_status_change_for_the_same_order_is_enqueued_as_a_second_event() {
+    // Given Open → ReadyToPick was enqueued
+    let (app, queue) = harness(&[]);
+    call(&app, event(STATUS, TOKEN)).await;
+    // When the same order moves on: ReadyToPick → Shipped
+    let mut next = body_of(STATUS);
+    next["PreviousStatus"] = Value::String("ReadyToPick".into());
+    next["CurrentStatus"] = Value::String("Shipped".into());
+    let (status, body) = call(&app, with_body(STATUS, &next)).await;
+    // Then it is a new event, not a duplicate: two messages on the queue
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["duplicate"], false);
+    let sent = sent_events(&queue);
+    assert_eq!(sent.len(), 2);
+    assert_ne!(sent[0].event_key, sent[1].event_key);
+    assert_eq!(sent[1].status.as_deref(), Some("Shipped"));
+}
+
+#[tokio::test]
+async fn a_second_shipment_of_the_same_order_is_enqueued_as_a_second_event() {
+    let (app, queue) = harness(&[]);
+    call(&app, event(SHIPMENT, TOKEN)).await;
+    let mut next = body_of(SHIPMENT);
+    next["ShipmentPackageList"][0]["TrackingNumber"] = Value::String("1Z999AA10000000002".into());
+    let (status, body) = call(&app, with_body(SHIPMENT, &next)).await;
+    assert_eq!((status, &body["duplicate"]), (202, &Value::Bool(false)), "{body}");
+    assert_eq!(queue.sent(EVENTS).len(), 2);
+}
+
+#[tokio::test]
+async fn a_reused_vendor_event_id_with_other_content_is_a_409() {
+    // Given a body carrying a vendor event id (none is documented, but one is honoured when sent)
+    let (app, queue) = harness(&[]);
+    let mut first = body_of(STATUS);
+    first["transactionIdentifier"] = Value::String("tx-1".into());
+    let (a, _) = call(&app, with_body(STATUS, &first)).await;
+    // When another event arrives under the same id
+    let mut other = first.clone();
+    other["CurrentStatus"] = Value::String("Shipped".into());
+    let (b, body) = call(&app, with_body(STATUS, &other)).await;
+    // Then it is refused as a reused id and only the first is enqueued
+    assert_eq!((a, b), (202, 409), "{body}");
+    assert_eq!(body["error"]["code"], "EVENT_ID_REUSED");
     assert_eq!(queue.sent(EVENTS).len(), 1);
 }
 
@@ -113,11 +214,11 @@ async fn a_body_missing_the_order_code_is_a_400_naming_the_field() {
     let (app, queue) = harness(&[]);
     let mut ev = event(SHIPMENT, TOKEN);
     let mut body: Value = serde_json::from_str(ev["body"].as_str().expect("body")).expect("json");
-    body.as_object_mut().expect("object").remove("code");
+    body.as_object_mut().expect("object").remove("ShipmentOrderCode");
     ev["body"] = Value::String(body.to_string());
     let (status, answer) = call(&app, ev).await;
     assert_eq!(status, 400, "{answer}");
-    assert_eq!(answer["error"]["field"], "code");
+    assert_eq!(answer["error"]["field"], "ShipmentOrderCode");
     assert_eq!(queue.calls(), 0);
 }
 

@@ -49,14 +49,23 @@ async fn the_simulators_shipment_and_status_bodies_parse_into_fulfillment_events
     for (topic, body) in &bodies {
         let parsed = webhook::parse(Some(topic), body).expect("parses");
         let event = parsed.to_event(OffsetDateTime::UNIX_EPOCH);
-        // Then it points at the order, carries the status and a key
+        // Then it points at the order and carries a key
         assert_eq!(event.order_code, "FO-0000001");
         assert_eq!(event.wms_order_id.as_ref(), Some(&order.id));
-        assert_eq!(event.status.as_deref(), Some("Shipped"));
         assert_eq!(event.topic, *topic);
-        if parsed.topic == Topic::Shipment {
-            assert_eq!(parsed.event_tracking_numbers.len(), 1);
+        // And the status change carries CurrentStatus, while the shipment (§1.6: no status key) carries none
+        match parsed.topic {
+            Topic::StatusChange => {
+                assert_eq!(event.status.as_deref(), Some("Shipped"));
+                assert_eq!(parsed.previous_status.as_deref(), Some("Pending"));
+            }
+            Topic::Shipment => {
+                assert_eq!(event.status, None);
+                assert_eq!(parsed.event_tracking_numbers.len(), 1);
+            }
         }
+        // And without the topic the body alone says which topic it is
+        assert_eq!(webhook::parse(None, body).expect("parses").topic, parsed.topic);
         keys.push(event.event_key);
     }
     // And the two events have different keys, stable on re-parse
@@ -79,9 +88,9 @@ async fn an_unknown_topic_and_a_missing_field_give_distinct_errors() {
     assert!(unsupported.is_unsupported_topic());
     // When the order identifier is missing
     let mut v: serde_json::Value = serde_json::from_slice(body).expect("json");
-    v.as_object_mut().expect("object").remove("identifier");
+    v.as_object_mut().expect("object").remove("ShipmentOrderIdentifier");
     let missing = webhook::parse(Some(TOPIC_SHIPMENT), &serde_json::to_vec(&v).expect("bytes")).expect_err("missing");
-    // Then the error names the field (400)
+    // Then the error names the field as the documented body spells it (400)
     assert!(!missing.is_unsupported_topic());
-    assert_eq!(missing.field(), Some("identifier"));
+    assert_eq!(missing.field(), Some("ShipmentOrderIdentifier"));
 }

@@ -52,7 +52,7 @@ curl -s -X POST '{lw}/__sim/logiwa/shipmentorders/{code}/ship' -H 'content-type:
 
 # 4. A Logiwa webhook by hand (token in the query string, as subscribed):
 curl -si -X POST '{front}{lw_path}?token={token}' -H 'content-type: application/json' \
-  -d '{{"identifier":"00000000-0000-0000-0000-000000000000","code":"{code}","shipmentOrderStatusId":50,"shipmentOrderStatusName":"Shipped","updatedDateTime":"2026-01-01T00:00:00.000Z"}}'
+  -d '{{"Identifier":"00000000-0000-0000-0000-000000000000","Code":"{code}","PreviousStatus":"ReadyToPick","CurrentStatus":"Shipped","ClientId":10001}}'
 
 # 5. Salesforce vendor API: shipments and status
 SF_TOKEN=$(curl -s -X POST '{sf}/services/oauth2/token' \

@@ -122,11 +122,10 @@ async fn an_unknown_object_or_malformed_body_gets_a_clear_4xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logiwa_webhook_with_a_wrong_token_is_rejected() {
-    // Given a stack and a shipment-status body as Logiwa sends it
+    // Given a stack and a statuschange body as Logiwa sends it (wms-apis.md §1.6)
     let stack = support::start(no_pollers()).await;
-    let body = json!({"identifier": "7c0e5a52-0000-4000-8000-000000000001", "code": "FO-0000001",
-                      "shipmentOrderStatusId": 50, "shipmentOrderStatusName": "Shipped",
-                      "updatedDateTime": "2026-11-23T01:02:03.000Z"});
+    let body = json!({"Identifier": "7c0e5a52-0000-4000-8000-000000000001", "Code": "FO-0000001",
+                      "PreviousStatus": "ReadyToPick", "CurrentStatus": "Shipped", "ClientId": 10001});
     let url = format!(
         "{}{}",
         stack.front_url(),

@@ -189,7 +189,7 @@ async fn shipping_delivers_statuschange_and_shipment_webhooks_to_a_local_receive
     let shipped = lw.state().ship("FO-7", None, req).expect("ship works");
     assert_eq!(shipped["shipmentOrderStatusName"], json!("Partially Shipped"));
 
-    // Then the receiver gets a statuschange and a shipment body with the package
+    // Then the receiver gets a statuschange and a shipment body with the package, as wms-apis.md §1.6 shows them
     let hits = rx.wait_for(2).await;
     assert_eq!(hits.len(), 2, "{hits:?}");
     let status = hits
@@ -197,21 +197,40 @@ async fn shipping_delivers_statuschange_and_shipment_webhooks_to_a_local_receive
         .find(|(p, _)| p == "status")
         .map(|(_, b)| b.clone())
         .expect("statuschange");
-    assert_eq!(status["code"], json!("FO-7"));
-    assert_eq!(status["shipmentOrderStatusId"], json!(45));
+    let order_id = lw.state().shipment_order_by_code("FO-7").expect("order")["identifier"].clone();
+    assert_eq!(
+        status,
+        json!({"Identifier": order_id, "Code": "FO-7", "PreviousStatus": "Pending",
+               "CurrentStatus": "PartiallyShipped", "ClientId": 10001}),
+        "exactly the five documented keys"
+    );
     let ship = hits
         .iter()
         .find(|(p, _)| p == "shipment")
         .map(|(_, b)| b.clone())
         .expect("shipment");
-    assert_eq!(ship["code"], json!("FO-7"));
-    assert_eq!(ship["carrierName"], json!("FedEx"));
-    assert_eq!(ship["trackingNumbers"], json!(["TRK-1"]));
-    assert_eq!(ship["isPartial"], json!(true));
-    assert_eq!(ship["products"][0]["shippedUOMQuantity"], json!(1));
-    assert_eq!(ship["shipmentInfo"][0]["trackingNumber"], json!("TRK-1"));
-    assert_eq!(ship["shipmentInfo"][0]["packQuantity"], json!(1));
-    assert!(ship["actualShipmentDate"].is_string());
+    assert_eq!(ship["ShipmentOrderIdentifier"], order_id);
+    assert_eq!(ship["ShipmentOrderCode"], json!("FO-7"));
+    assert_eq!(ship["WarehouseCode"], json!("WH1"));
+    assert_eq!(ship["ClientIdentifier"], json!(CLIENT));
+    assert_eq!(ship["ChannelOrderNumber"], Value::Null, "nulls are explicit");
+    assert_eq!(ship["MasterTrackingNumber"], json!("TRK-1"));
+    assert_eq!(ship["OrderCarrierTrackingNumbers"], json!("TRK-1"));
+    assert!(ship.get("shipmentOrderStatusName").is_none() && ship.get("CurrentStatus").is_none());
+    let date = ship["ShipmentDate"].as_str().expect("ShipmentDate");
+    assert_eq!(fraction_digits(date), 7, "{date}");
+    let package = &ship["ShipmentPackageList"][0];
+    assert_eq!(ship["ShipmentPackageList"].as_array().map(Vec::len), Some(1));
+    assert_eq!(package["TrackingNumber"], json!("TRK-1"));
+    assert_eq!(package["Carrier"], json!("FedEx"));
+    assert_eq!(package["CarrierSetupShippingOption"], json!("Home"));
+    assert_eq!(package["Weight"], json!(2.5));
+    assert_eq!(package["LabelUpdatedDateTime"], Value::Null);
+    let label = package["LabelCreatedDateTime"].as_str().expect("LabelCreatedDateTime");
+    assert_eq!(fraction_digits(label), 3, "{label}");
+    assert_eq!(package["ProductList"][0]["Sku"], json!("SKU-1"));
+    assert_eq!(package["ProductList"][0]["PackQuantity"], json!(1));
+    assert_eq!(package["ProductList"][0]["PackTypeName"], json!("Unit"));
 
     // And Webhook/status shows one successful try
     let sub_id = sub_ship.body["data"].as_str().expect("id");
@@ -231,12 +250,59 @@ async fn shipping_delivers_statuschange_and_shipment_webhooks_to_a_local_receive
         .find(|(p, _)| p == "shipment")
         .map(|(_, b)| b.clone())
         .expect("second shipment");
-    // Then the order is Shipped and only the new package is in shipmentInfo
-    assert_eq!(last_ship["shipmentOrderStatusName"], json!("Shipped"));
-    assert_eq!(last_ship["products"][0]["shippedUOMQuantity"], json!(3));
-    assert_eq!(last_ship["shipmentInfo"].as_array().map(Vec::len), Some(1));
-    assert_eq!(last_ship["shipmentInfo"][0]["packQuantity"], json!(2));
-    assert_eq!(last_ship["trackingNumbers"].as_array().map(Vec::len), Some(2));
+    let last_status = hits
+        .iter()
+        .rev()
+        .find(|(p, _)| p == "status")
+        .map(|(_, b)| b.clone())
+        .expect("second statuschange");
+    // Then the order is Shipped, only the new package is in ShipmentPackageList, and the order-level
+    // tracking string lists both packages
+    assert_eq!(last_status["PreviousStatus"], json!("PartiallyShipped"));
+    assert_eq!(last_status["CurrentStatus"], json!("Shipped"));
+    assert_eq!(last_ship["ShipmentPackageList"].as_array().map(Vec::len), Some(1));
+    let second = &last_ship["ShipmentPackageList"][0];
+    assert_eq!(second["ProductList"][0]["PackQuantity"], json!(2));
+    let tracking = second["TrackingNumber"].as_str().expect("tracking");
+    assert_ne!(tracking, "TRK-1");
+    assert_eq!(last_ship["MasterTrackingNumber"], json!(tracking));
+    assert_eq!(
+        last_ship["OrderCarrierTrackingNumbers"],
+        json!(format!("TRK-1,{tracking}"))
+    );
+}
+
+/// Digits after the decimal point of a `…:SS.fffZ` timestamp.
+fn fraction_digits(t: &str) -> usize {
+    t.split_once('.').map_or(0, |(_, f)| f.trim_end_matches('Z').len())
+}
+
+#[tokio::test]
+async fn a_status_change_by_the_warehouse_posts_pascal_case_status_names() {
+    // Given a receiver subscribed to statuschange and a Pending order
+    let lw = Lw::start_default().await;
+    let rx = Receiver::start(vec![]).await;
+    let sub = lw
+        .post("Webhook/create", &json!({"topic": "wms/shipmentorder/statuschange", "address": format!("{}/status", rx.base_url), "ignoreClient": true}))
+        .await;
+    assert_eq!(sub.status, 201);
+    assert_eq!(lw.post("ShipmentOrder/create", &Lw::order("FO-S", 1)).await.status, 201);
+    // When the warehouse moves it to "Ready to Pick", then sets the same status again
+    lw.state().set_status("FO-S", None, "Ready to Pick").expect("status");
+    lw.state()
+        .set_status("FO-S", None, "Ready to Pick")
+        .expect("same status");
+    // Then one statuschange arrives, its names PascalCase without spaces (wms-apis.md §1.6 [WG])
+    assert_eq!(
+        lw.state().webhook_deliveries().len(),
+        1,
+        "no event for an unchanged status"
+    );
+    let hits = rx.wait_for(1).await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].1["PreviousStatus"], json!("Pending"));
+    assert_eq!(hits[0].1["CurrentStatus"], json!("ReadyToPick"));
+    assert!(hits[0].1["ClientId"].is_i64());
 }
 
 #[tokio::test]

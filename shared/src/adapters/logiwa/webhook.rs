@@ -1,11 +1,21 @@
 //! Inbound Logiwa webhooks: parses `wms/shipmentorder/shipment` and `wms/shipmentorder/statuschange` bodies
-//! (wms-apis.md §1 "Webhooks"; body shapes as `tests/simulators/README.md` documents them, built from the
-//! spec's `ShipmentOrderListGatewayQueryResponse` field names because Logiwa's example files were not
-//! readable) into a `FulfillmentEvent` that only points at the order.
+//! into a `FulfillmentEvent` that only points at the order, with a deduplication key over the whole body.
+//!
+//! Shapes (wms-apis.md §1.6 "Webhook bodies", source [WG] = Logiwa's "Shipment Inventory Webhook Guide"):
+//! keys are **PascalCase**, there is **no envelope** and nulls are sent explicitly.
+//! - `statuschange`: exactly `Identifier` (order GUID), `Code`, `PreviousStatus`, `CurrentStatus` and
+//!   `ClientId` (an integer internal id, not the client GUID).
+//! - `shipment`: order-level `ShipmentOrderIdentifier`, `ShipmentOrderCode`, `ShipmentDate`,
+//!   `MasterTrackingNumber`, `OrderCarrierTrackingNumbers` (one string, separator undocumented), … and the
+//!   packages of the event in `ShipmentPackageList[]` (`TrackingNumber`, `ProductList[]`, …).
+//!
+//! The camelCase shape we assumed before §1.6 existed (built from the spec's `ShipmentOrderListGatewayQueryResponse`
+//! names: `identifier`, `code`, `shipmentOrderStatusName`, `shipmentInfo[]`, optionally in a
+//! `{topic, data}` envelope) is still read, so a tenant or a test that sends it keeps working.
 //!
 //! The body is a hint, not the truth: Logiwa advises polling alongside webhooks and delivery order across
 //! topics is not guaranteed, so the consumer re-reads the order. Parsing is therefore strict only about
-//! what identifies the order (`identifier`, `code`).
+//! what identifies the order and about the type of every field we read.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -74,7 +84,7 @@ pub enum WebhookParseError {
     /// A field has the wrong type or an unreadable value.
     #[error("{field}: {message}")]
     InvalidField {
-        /// Field name as Logiwa spells it (dotted/indexed for nested values).
+        /// Field name as the body spells it (dotted/indexed for nested values).
         field: String,
         /// What is wrong (never the value).
         message: String,
@@ -97,43 +107,138 @@ impl WebhookParseError {
     }
 }
 
-/// A parsed Logiwa shipment-order webhook.
+/// A parsed Logiwa shipment-order webhook. Field docs name the documented (§1.6 [WG]) key first, then the
+/// camelCase one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogiwaWebhook {
     /// Topic.
     pub topic: Topic,
-    /// `identifier`: the shipment order's GUID.
+    /// `Identifier` (statuschange) / `ShipmentOrderIdentifier` (shipment) / `identifier`: the order's GUID.
     pub order_id: WmsOrderId,
-    /// `code`: the order code we created it with.
+    /// `Code` / `ShipmentOrderCode` / `code`: the order code we created it with.
     pub order_code: String,
-    /// `shipmentOrderStatusId`.
+    /// `shipmentOrderStatusId` (camelCase shape only; the documented bodies carry no status id).
     pub status_id: Option<i64>,
-    /// `shipmentOrderStatusName`.
+    /// `CurrentStatus` (PascalCase without spaces, e.g. `ReadyToPick`) / `shipmentOrderStatusName`.
     pub status_name: Option<String>,
-    /// `updatedDateTime`.
+    /// `PreviousStatus` (statuschange only).
+    pub previous_status: Option<String>,
+    /// `ClientId`: Logiwa's integer client id (statuschange only; not the client GUID).
+    pub client_id: Option<i64>,
+    /// `updatedDateTime` (camelCase shape only).
     pub updated_at: Option<OffsetDateTime>,
-    /// `trackingNumbers`: every tracking number of the order so far (cumulative).
+    /// `ShipmentDate` (shipment only; the guide's example has 7 fractional digits).
+    pub shipped_at: Option<OffsetDateTime>,
+    /// `trackingNumbers` (camelCase shape): every tracking number of the order so far (cumulative).
     pub tracking_numbers: Vec<String>,
-    /// Tracking numbers in `shipmentInfo`: the packages this event shipped (shipment topic only).
+    /// `OrderCarrierTrackingNumbers`, verbatim: one string whose separator for several numbers is not
+    /// documented, so it is not split here. Use `event_tracking_numbers` for the packages of this event.
+    pub order_carrier_tracking_numbers: Option<String>,
+    /// `ShipmentPackageList[].TrackingNumber` / `shipmentInfo[].trackingNumber`: the packages this event
+    /// shipped (shipment topic only), sorted and deduplicated.
     pub event_tracking_numbers: Vec<String>,
     /// A vendor event id (`transactionIdentifier`) when the body carries one; none is documented in the body.
     pub transaction_id: Option<String>,
+    /// Hex SHA-256 of the canonicalised body (envelope removed, object keys sorted, no whitespace):
+    /// the deduplication key when there is no vendor event id.
+    pub body_hash: String,
 }
 
-/// Field names we read, with the other spellings we accept for each.
-const FIELD_ALIASES: &[(&str, &[&str])] = &[
-    ("identifier", &["shipmentOrderIdentifier"]),
-    ("code", &["shipmentOrderCode", "orderCode"]),
-    ("shipmentOrderStatusId", &["statusId"]),
-    ("shipmentOrderStatusName", &["statusName"]),
-    ("updatedDateTime", &[]),
-    ("trackingNumbers", &[]),
-    ("shipmentInfo", &[]),
-    ("transactionIdentifier", &["transactionId"]),
-];
+// Spellings we read for each field. Keys match case-insensitively, so `Identifier` (§1.6 [WG]) and
+// `identifier` (the camelCase shape) are one entry; when a body has several, the first listed wins.
+const ORDER_ID: &[&str] = &["identifier", "shipmentOrderIdentifier"];
+const ORDER_CODE: &[&str] = &["code", "shipmentOrderCode", "orderCode"];
+const STATUS_NAME: &[&str] = &["currentStatus", "shipmentOrderStatusName", "statusName"];
+const STATUS_ID: &[&str] = &["shipmentOrderStatusId", "statusId"];
+const PREVIOUS_STATUS: &[&str] = &["previousStatus"];
+const CLIENT_ID: &[&str] = &["clientId"];
+const UPDATED: &[&str] = &["updatedDateTime"];
+const SHIPMENT_DATE: &[&str] = &["shipmentDate"];
+const TRACKING_NUMBERS: &[&str] = &["trackingNumbers"];
+const ORDER_CARRIER_TRACKING: &[&str] = &["orderCarrierTrackingNumbers"];
+const MASTER_TRACKING: &[&str] = &["masterTrackingNumber"];
+/// Only in the shipment body (§1.6 [WG]); a statuschange names the order `Identifier`.
+const SHIPMENT_ORDER_ID: &[&str] = &["shipmentOrderIdentifier"];
+const TRANSACTION_ID: &[&str] = &["transactionIdentifier", "transactionId"];
+/// §1.6 [WG]: the packages of a shipment event, each with `TrackingNumber`.
+const PACKAGE_LIST: &[&str] = &["shipmentPackageList"];
+/// camelCase shape: one `shipmentInfo` row per shipped line per package, each with `trackingNumber`.
+const SHIPMENT_INFO: &[&str] = &["shipmentInfo"];
 
-/// Splits off a `{topic|Topic, data|Data}` envelope when the body has one.
-fn unwrap_envelope(m: serde_json::Map<String, Value>) -> (Option<String>, serde_json::Map<String, Value>) {
+/// The top-level fields of a body, looked up case-insensitively and reported as the body spells them.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    /// Most keys start upper-case: the documented §1.6 shape. Decides how a *missing* field is named.
+    pascal: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn new(map: &'a Map<String, Value>) -> Self {
+        let upper = map
+            .keys()
+            .filter(|k| k.starts_with(|c: char| c.is_ascii_uppercase()))
+            .count();
+        Self {
+            map,
+            pascal: upper * 2 > map.len(),
+        }
+    }
+
+    /// The first of `names` the body carries (exact spelling before case-insensitive), with its key.
+    fn get(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
+        names.iter().find_map(|name| {
+            self.map
+                .get_key_value(*name)
+                .or_else(|| self.map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                .map(|(k, v)| (k.as_str(), v))
+        })
+    }
+
+    /// Whether the body has the field at all; an explicit null counts, as the guide sends nulls.
+    fn has(&self, names: &[&str]) -> bool {
+        self.get(names).is_some()
+    }
+
+    fn optional_str(&self, names: &[&str]) -> Result<Option<&'a str>, WebhookParseError> {
+        match self.get(names) {
+            None => Ok(None),
+            Some((key, v)) => optional_str(key, v),
+        }
+    }
+
+    /// A required string; `missing` is the name to report when absent (the body's shape decides it).
+    fn required_str(&self, names: &[&str], missing: &str) -> Result<&'a str, WebhookParseError> {
+        match self.get(names) {
+            None => Err(WebhookParseError::MissingField {
+                field: missing.to_owned(),
+            }),
+            Some((key, v)) => {
+                optional_str(key, v)?.ok_or_else(|| WebhookParseError::MissingField { field: key.to_owned() })
+            }
+        }
+    }
+
+    fn optional_i64(&self, names: &[&str]) -> Result<Option<i64>, WebhookParseError> {
+        match self.get(names) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((key, Value::Number(n))) => n.as_i64().map(Some).ok_or_else(|| invalid(key, "must be an integer")),
+            Some((key, _)) => Err(invalid(key, "must be an integer")),
+        }
+    }
+
+    fn optional_datetime(&self, names: &[&str]) -> Result<Option<OffsetDateTime>, WebhookParseError> {
+        let Some((key, v)) = self.get(names) else {
+            return Ok(None);
+        };
+        optional_str(key, v)?
+            .map(|s| parse_logiwa_datetime(s).ok_or_else(|| invalid(key, "is not a date-time")))
+            .transpose()
+    }
+}
+
+/// Splits off a `{topic|Topic, data|Data}` envelope when the body has one. §1.6 [WG] documents none; the
+/// camelCase shape we built before it allowed one, and unwrapping costs a documented body nothing.
+fn unwrap_envelope(m: Map<String, Value>) -> (Option<String>, Map<String, Value>) {
     let key = |name: &str| m.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned();
     let topic = key("topic").and_then(|k| m.get(&k).and_then(Value::as_str).map(str::to_owned));
     match key("data").and_then(|k| m.get(&k).cloned()) {
@@ -142,31 +247,33 @@ fn unwrap_envelope(m: serde_json::Map<String, Value>) -> (Option<String>, serde_
     }
 }
 
-/// Renames fields to the spelling the parser reads: case-insensitive, plus the aliases above.
-fn canonical_fields(m: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
-    let mut out = serde_json::Map::new();
-    for (k, v) in m {
-        let canonical = FIELD_ALIASES
-            .iter()
-            .find(|(name, aliases)| k.eq_ignore_ascii_case(name) || aliases.iter().any(|a| k.eq_ignore_ascii_case(a)))
-            .map(|(name, _)| (*name).to_owned());
-        match canonical {
-            // The exact spelling wins over an alias when both are present.
-            Some(name) if name == k || !out.contains_key(&name) => {
-                out.insert(name, v);
-            }
-            Some(_) => {}
-            None => {
-                out.insert(k, v);
-            }
-        }
+/// The topic a body without a hint belongs to. Package lists mark a shipment; status fields a status
+/// change (§1.6 [WG]: `CurrentStatus`/`PreviousStatus`); then the shipment's order-level keys. Anything
+/// else stays a status change as before: either way the event only points at the order, which the
+/// consumer re-reads.
+fn infer_topic(f: &Fields<'_>) -> Topic {
+    if f.has(PACKAGE_LIST) || f.has(SHIPMENT_INFO) {
+        Topic::Shipment
+    } else if f.has(STATUS_NAME) || f.has(PREVIOUS_STATUS) || f.has(STATUS_ID) {
+        Topic::StatusChange
+    } else if [
+        SHIPMENT_DATE,
+        MASTER_TRACKING,
+        ORDER_CARRIER_TRACKING,
+        SHIPMENT_ORDER_ID,
+    ]
+    .iter()
+    .any(|names| f.has(names))
+    {
+        Topic::Shipment
+    } else {
+        Topic::StatusChange
     }
-    out
 }
 
 /// Parses a webhook body. `topic_hint` is the topic from wherever the HTTP layer learnt it (e.g. the route
-/// it registered with `Webhook/create`); Logiwa sends no topic header. Without a hint the topic is inferred:
-/// a body with `shipmentInfo` is a shipment, anything else a status change.
+/// it registered with `Webhook/create`); §1.6 [WG] documents no topic header and no topic in the body, so
+/// without a hint the topic is inferred from the keys (see `infer_topic`).
 ///
 /// # Errors
 /// `UnsupportedTopic` for another topic; `NotJson`/`MissingField`/`InvalidField` naming the field otherwise.
@@ -179,113 +286,141 @@ pub fn parse(topic_hint: Option<&str>, body: &[u8]) -> Result<LogiwaWebhook, Web
     let Value::Object(m) = value else {
         return Err(WebhookParseError::NotJson("not an object".into()));
     };
-    // Tolerate an envelope (`{"topic": "...", "data": {...}}`) and PascalCase or prefixed field names:
-    // the vendor's example payloads could not be read (see tests/simulators/README.md), so we accept the
-    // plausible spellings of the same fields rather than reject a real delivery on naming alone.
     let (envelope_topic, m) = unwrap_envelope(m);
     let hinted = match (hinted, envelope_topic) {
         (Some(t), _) => Some(t),
         (None, Some(t)) => Some(Topic::parse(&t)?),
         (None, None) => None,
     };
-    let m = canonical_fields(m);
-    let topic = hinted.unwrap_or(if m.contains_key("shipmentInfo") {
-        Topic::Shipment
-    } else {
-        Topic::StatusChange
-    });
+    let f = Fields::new(&m);
+    let topic = hinted.unwrap_or_else(|| infer_topic(&f));
+    // A missing key is named as the body's shape spells it (§1.6 [WG] names differ per topic).
+    let (id_name, code_name) = match (f.pascal, topic) {
+        (true, Topic::Shipment) => ("ShipmentOrderIdentifier", "ShipmentOrderCode"),
+        (true, Topic::StatusChange) => ("Identifier", "Code"),
+        (false, _) => ("identifier", "code"),
+    };
 
-    let identifier = required_str(&m, "identifier")?;
-    let order_id = WmsOrderId::parse(identifier).map_err(|e| WebhookParseError::InvalidField {
-        field: "identifier".into(),
-        message: e.message,
-    })?;
-    let order_code = required_str(&m, "code")?.to_owned();
-    let status_id = match m.get("shipmentOrderStatusId") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(
-            n.as_i64()
-                .ok_or_else(|| invalid("shipmentOrderStatusId", "must be an integer"))?,
-        ),
-        Some(_) => return Err(invalid("shipmentOrderStatusId", "must be an integer")),
+    let order_id = WmsOrderId::parse(f.required_str(ORDER_ID, id_name)?)
+        .map_err(|e| invalid(f.get(ORDER_ID).map_or(id_name, |(k, _)| k), &e.message))?;
+    let order_code = f.required_str(ORDER_CODE, code_name)?.to_owned();
+    let status_id = f.optional_i64(STATUS_ID)?;
+    let status_name = f.optional_str(STATUS_NAME)?.map(str::to_owned);
+    let previous_status = f.optional_str(PREVIOUS_STATUS)?.map(str::to_owned);
+    let client_id = f.optional_i64(CLIENT_ID)?;
+    let updated_at = f.optional_datetime(UPDATED)?;
+    let shipped_at = f.optional_datetime(SHIPMENT_DATE)?;
+    let tracking_numbers = match f.get(TRACKING_NUMBERS) {
+        None => Vec::new(),
+        Some((key, v)) => string_list(key, v)?,
     };
-    let status_name = optional_str(&m, "shipmentOrderStatusName")?.map(str::to_owned);
-    let updated_at = optional_str(&m, "updatedDateTime")?
-        .map(|s| parse_logiwa_datetime(s).ok_or_else(|| invalid("updatedDateTime", "is not a date-time")))
-        .transpose()?;
-    let tracking_numbers = string_list(&m, "trackingNumbers")?;
-    let event_tracking_numbers = match m.get("shipmentInfo") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(rows)) => {
-            let mut out = Vec::new();
-            for (i, row) in rows.iter().enumerate() {
-                let Value::Object(r) = row else {
-                    return Err(invalid(&format!("shipmentInfo[{i}]"), "must be an object"));
-                };
-                match r.get("trackingNumber") {
-                    None | Some(Value::Null) => {}
-                    Some(Value::String(t)) if !t.trim().is_empty() => out.push(t.trim().to_owned()),
-                    Some(Value::String(_)) => {}
-                    Some(_) => {
-                        return Err(invalid(
-                            &format!("shipmentInfo[{i}].trackingNumber"),
-                            "must be a string",
-                        ))
-                    }
-                }
-            }
-            out.sort();
-            out.dedup();
-            out
-        }
-        Some(_) => return Err(invalid("shipmentInfo", "must be an array")),
+    let order_carrier_tracking_numbers = f.optional_str(ORDER_CARRIER_TRACKING)?.map(str::to_owned);
+    let event_tracking_numbers = match (f.get(PACKAGE_LIST), f.get(SHIPMENT_INFO)) {
+        (Some((key, v)), _) => package_tracking(key, v, "TrackingNumber")?,
+        (None, Some((key, v))) => package_tracking(key, v, "trackingNumber")?,
+        (None, None) => Vec::new(),
     };
-    let transaction_id = optional_str(&m, "transactionIdentifier")?.map(str::to_owned);
+    let transaction_id = f.optional_str(TRANSACTION_ID)?.map(str::to_owned);
+    let body_hash = hex::encode(Sha256::digest(canonical_json(&m).as_bytes()));
     Ok(LogiwaWebhook {
         topic,
         order_id,
         order_code,
         status_id,
         status_name,
+        previous_status,
+        client_id,
         updated_at,
+        shipped_at,
         tracking_numbers,
+        order_carrier_tracking_numbers,
         event_tracking_numbers,
         transaction_id,
+        body_hash,
     })
 }
 
-impl LogiwaWebhook {
-    /// Deduplication key: the vendor's transaction id when present, else a hash of what makes this event
-    /// distinct (topic, code, status, tracking numbers of this event, update time), so a redelivery of the
-    /// same event gets the same key while a later event on the same order does not.
-    pub fn event_key(&self) -> String {
-        if let Some(id) = &self.transaction_id {
-            return format!("logiwa:{id}");
-        }
-        let tracking = if self.event_tracking_numbers.is_empty() {
-            let mut t = self.tracking_numbers.clone();
-            t.sort();
-            t.dedup();
-            t
-        } else {
-            self.event_tracking_numbers.clone()
+/// The tracking numbers in a package list (`ShipmentPackageList` or `shipmentInfo`); `item_key` is the
+/// per-entry field, matched case-insensitively like the top level.
+fn package_tracking(key: &str, v: &Value, item_key: &str) -> Result<Vec<String>, WebhookParseError> {
+    let rows = match v {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(rows) => rows,
+        _ => return Err(invalid(key, "must be an array")),
+    };
+    let mut out = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let Value::Object(r) = row else {
+            return Err(invalid(&format!("{key}[{i}]"), "must be an object"));
         };
-        let updated = self
-            .updated_at
-            .map(|t| t.unix_timestamp_nanos().to_string())
-            .unwrap_or_default();
-        let material = [
-            self.topic.as_str(),
-            &self.order_code,
-            &self.status().unwrap_or_default(),
-            &tracking.join(","),
-            &updated,
-        ]
-        .join("\n");
-        format!("logiwa:{}", hex::encode(Sha256::digest(material.as_bytes())))
+        let Some((k, t)) = Fields::new(r).get(&[item_key]) else {
+            continue;
+        };
+        if let Some(t) = optional_str(&format!("{key}[{i}].{k}"), t)? {
+            out.push(t.to_owned());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Canonical JSON text of a value: object keys sorted (byte order), no whitespace, strings and numbers
+/// as serde_json writes them. The workspace does not enable serde_json's `preserve_order` (so `Map` is a
+/// `BTreeMap` and `to_string` already sorts), but sorting here keeps the key stable even if a dependency
+/// ever switches that feature on through feature unification.
+fn canonical_json(body: &Map<String, Value>) -> String {
+    fn object(m: &Map<String, Value>, out: &mut String) {
+        let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        out.push('{');
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // A `Value::String`'s Display is its JSON text, escapes included.
+            out.push_str(&Value::String(k.clone()).to_string());
+            out.push(':');
+            value(v, out);
+        }
+        out.push('}');
+    }
+    fn value(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => object(m, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    value(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    object(body, &mut out);
+    out
+}
+
+impl LogiwaWebhook {
+    /// Deduplication key: the vendor's event id (`transactionIdentifier`) when the body carries one, else
+    /// the topic and a SHA-256 of the whole canonicalised body. A redelivery (same JSON, whatever its key
+    /// order or whitespace) gets the same key; any other event (another `CurrentStatus`, another package)
+    /// a different one. Never a subset of fields: §1.6 [WG] bodies carry none of the update times or
+    /// status ids such a subset would need, and a later event on the same order must not be a duplicate.
+    pub fn event_key(&self) -> String {
+        match &self.transaction_id {
+            Some(id) => format!("logiwa:{id}"),
+            None => format!("logiwa:{}:{}", self.topic.as_str(), self.body_hash),
+        }
     }
 
-    /// Status name, else the status id as text.
+    /// Status name (`CurrentStatus` / `shipmentOrderStatusName`), else the status id as text. None for a
+    /// documented shipment body, which carries no status (a shipment may be partial).
     pub fn status(&self) -> Option<String> {
         self.status_name
             .clone()
@@ -313,22 +448,19 @@ fn invalid(field: &str, message: &str) -> WebhookParseError {
     }
 }
 
-fn optional_str<'a>(m: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, WebhookParseError> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim()).filter(|s| !s.is_empty())),
-        Some(_) => Err(invalid(key, "must be a string")),
+/// A string, trimmed; null or blank is None.
+fn optional_str<'a>(key: &str, v: &'a Value) -> Result<Option<&'a str>, WebhookParseError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.trim()).filter(|s| !s.is_empty())),
+        _ => Err(invalid(key, "must be a string")),
     }
 }
 
-fn required_str<'a>(m: &'a Map<String, Value>, key: &str) -> Result<&'a str, WebhookParseError> {
-    optional_str(m, key)?.ok_or_else(|| WebhookParseError::MissingField { field: key.to_owned() })
-}
-
-fn string_list(m: &Map<String, Value>, key: &str) -> Result<Vec<String>, WebhookParseError> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
+fn string_list(key: &str, v: &Value) -> Result<Vec<String>, WebhookParseError> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items
             .iter()
             .enumerate()
             .filter(|(_, v)| !v.is_null())
@@ -339,7 +471,7 @@ fn string_list(m: &Map<String, Value>, key: &str) -> Result<Vec<String>, Webhook
             })
             .filter(|r| r.as_ref().map_or(true, |s| !s.is_empty()))
             .collect(),
-        Some(_) => Err(invalid(key, "must be an array")),
+        _ => Err(invalid(key, "must be an array")),
     }
 }
 
@@ -363,33 +495,115 @@ impl Classify for serde_json::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
+    // Hand-written from wms-apis.md §1.6 [WG] (PascalCase, no envelope, explicit nulls).
     const SHIPMENT: &str = include_str!("fixtures/webhook_shipment.json");
     const STATUS: &str = include_str!("fixtures/webhook_statuschange.json");
+    // The camelCase shape we read before §1.6 (spec `ShipmentOrderListGatewayQueryResponse` names).
+    const SHIPMENT_CAMEL: &str = include_str!("fixtures/webhook_shipment_camelcase.json");
+    const STATUS_CAMEL: &str = include_str!("fixtures/webhook_statuschange_camelcase.json");
 
-    #[test]
-    fn a_shipment_body_parses_with_its_event_tracking_numbers() {
-        let w = parse(Some(TOPIC_SHIPMENT), SHIPMENT.as_bytes()).expect("parses");
-        assert_eq!(w.topic, Topic::Shipment);
-        assert_eq!(w.order_code, "FO-0000001");
-        assert_eq!(w.status_name.as_deref(), Some("Shipped"));
-        assert_eq!(w.status_id, Some(50));
-        assert_eq!(w.event_tracking_numbers, vec!["1Z999AA10000000001".to_owned()]);
-        let e = w.to_event(OffsetDateTime::UNIX_EPOCH);
-        assert_eq!(e.topic, TOPIC_SHIPMENT);
-        assert_eq!(
-            e.wms_order_id.as_ref().map(WmsOrderId::as_str),
-            Some("7c0e0000-0000-4000-8000-000000000001")
-        );
-        assert!(e.event_key.starts_with("logiwa:"));
+    const ORDER: &str = "7c0e0000-0000-4000-8000-000000000001";
+
+    /// A statuschange as §1.6 [WG] lists it: exactly five keys, `ClientId` an integer.
+    fn status_change(previous: &str, current: &str) -> String {
+        format!(
+            r#"{{"Identifier":"{ORDER}","Code":"FO-0000001","PreviousStatus":"{previous}","CurrentStatus":"{current}","ClientId":10001}}"#
+        )
+    }
+
+    /// A shipment as §1.6 [WG] lists it, one package per tracking number.
+    fn shipment(tracking: &[&str]) -> String {
+        let packages: Vec<String> = tracking
+            .iter()
+            .map(|t| {
+                format!(
+                    r#"{{"CarrierPackageCode":null,"TrackingNumber":"{t}","Carrier":"FedEx","CarrierSetup":"FedEx Main",
+                    "CarrierSetupShippingOption":"Ground","TotalCost":0,"ShippingCost":null,"Weight":null,"WeightUnit":null,
+                    "Height":null,"Length":null,"Width":null,"DimensionUnit":null,
+                    "LabelCreatedDateTime":"2026-11-23T00:58:41.082Z","LabelUpdatedDateTime":null,
+                    "ProductList":[{{"ProductIdentifier":"0b6c0000-0000-4000-8000-000000000004","Sku":"SKU-1","Name":"Tee",
+                    "LotBatchNumber":null,"ExpiryDate":null,"PackQuantity":1,"PackTypeName":"Unit"}}]}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"ShipmentOrderIdentifier":"{ORDER}","ShipmentOrderCode":"FO-0000001","WarehouseCode":"WH1",
+            "WarehouseIdentifier":"0b6c0000-0000-4000-8000-000000000003","ClientIdentifier":"0b6c0000-0000-4000-8000-000000000002",
+            "ChannelOrderNumber":null,"ShipmentOrderTypeName":"Shipment Order","ShipmentDate":"2026-11-23T01:02:03.1234567Z",
+            "MasterTrackingNumber":"{master}","OrderCarrierTrackingNumbers":"{all}","ShipmentPackageList":[{packages}]}}"#,
+            master = tracking.first().copied().unwrap_or_default(),
+            all = tracking.join(","),
+            packages = packages.join(","),
+        )
+    }
+
+    fn key(body: &str) -> String {
+        parse(None, body.as_bytes()).expect("parses").event_key()
     }
 
     #[test]
-    fn without_a_hint_the_topic_is_inferred_from_the_body() {
+    fn a_documented_statuschange_parses_with_its_current_and_previous_status() {
+        // Given the §1.6 statuschange body, without a topic hint
+        let w = parse(None, STATUS.as_bytes()).expect("parses");
+        // Then it is a status change of the order, CurrentStatus being the status
+        assert_eq!(w.topic, Topic::StatusChange);
+        assert_eq!(w.order_id.as_str(), ORDER);
+        assert_eq!(w.order_code, "FO-0000001");
+        assert_eq!(w.status_name.as_deref(), Some("ReadyToPick"));
+        assert_eq!(w.previous_status.as_deref(), Some("Open"));
+        assert_eq!(w.client_id, Some(10001));
+        assert_eq!(w.status_id, None);
+        // And the queue message carries that status
+        let e = w.to_event(OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(e.topic, TOPIC_STATUS_CHANGE);
+        assert_eq!(e.status.as_deref(), Some("ReadyToPick"));
+        assert_eq!(e.wms_order_id.as_ref().map(WmsOrderId::as_str), Some(ORDER));
+        assert!(e.event_key.starts_with("logiwa:wms/shipmentorder/statuschange:"));
+    }
+
+    #[test]
+    fn a_documented_shipment_parses_with_the_tracking_numbers_of_its_packages() {
+        // Given the §1.6 shipment body
+        let w = parse(Some(TOPIC_SHIPMENT), SHIPMENT.as_bytes()).expect("parses");
+        // Then the order comes from ShipmentOrderIdentifier/Code and the packages give the tracking numbers
+        assert_eq!(w.topic, Topic::Shipment);
+        assert_eq!(w.order_id.as_str(), ORDER);
+        assert_eq!(w.order_code, "FO-0000001");
+        assert_eq!(w.event_tracking_numbers, vec!["1Z999AA10000000001".to_owned()]);
+        assert_eq!(w.order_carrier_tracking_numbers.as_deref(), Some("1Z999AA10000000001"));
+        // And ShipmentDate's 7 fractional digits are read exactly
+        let shipped = w.shipped_at.expect("ShipmentDate");
+        assert_eq!(shipped.unix_timestamp(), 1_795_395_723);
+        assert_eq!(shipped.nanosecond(), 456_789_100);
+        // And a shipment carries no status: it may be partial, so none is invented
+        let e = w.to_event(OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(e.status, None);
+        assert_eq!(e.topic, TOPIC_SHIPMENT);
+        let two = parse(None, shipment(&["TRK-B", "TRK-A"]).as_bytes()).expect("two packages");
+        assert_eq!(two.event_tracking_numbers, vec!["TRK-A".to_owned(), "TRK-B".to_owned()]);
+    }
+
+    #[test]
+    fn a_shipment_body_without_a_topic_hint_is_classified_as_a_shipment() {
         assert_eq!(
-            parse(None, SHIPMENT.as_bytes()).expect("shipment").topic,
+            parse(None, SHIPMENT.as_bytes()).expect("fixture").topic,
             Topic::Shipment
         );
+        assert_eq!(
+            parse(None, shipment(&["TRK-1"]).as_bytes()).expect("hand").topic,
+            Topic::Shipment
+        );
+        // Even when the guide's explicit nulls leave no package list to look into
+        let nulls = format!(
+            r#"{{"ShipmentOrderIdentifier":"{ORDER}","ShipmentOrderCode":"FO-1","ShipmentDate":null,"MasterTrackingNumber":null,
+            "OrderCarrierTrackingNumbers":null,"ShipmentPackageList":null}}"#
+        );
+        let w = parse(None, nulls.as_bytes()).expect("nulls are allowed");
+        assert_eq!(w.topic, Topic::Shipment);
+        assert!(w.event_tracking_numbers.is_empty());
+        // While the statuschange body stays a status change
         assert_eq!(
             parse(None, STATUS.as_bytes()).expect("status").topic,
             Topic::StatusChange
@@ -397,14 +611,133 @@ mod tests {
     }
 
     #[test]
+    fn a_later_status_change_for_the_same_order_is_not_a_duplicate() {
+        // Given two status changes of one order: Open → ReadyToPick, then ReadyToPick → Shipped
+        let first = key(&status_change("Open", "ReadyToPick"));
+        let second = key(&status_change("ReadyToPick", "Shipped"));
+        // Then they are two events
+        assert_ne!(first, second);
+        // And a change that only differs in PreviousStatus is another event too
+        assert_ne!(first, key(&status_change("Pending", "ReadyToPick")));
+    }
+
+    #[test]
+    fn a_redelivery_with_reordered_keys_and_other_whitespace_gets_the_same_key() {
+        // Given a statuschange and the same JSON re-serialised: other key order, pretty-printed
+        let compact = status_change("Open", "ReadyToPick");
+        let reordered = format!(
+            "{{\n  \"ClientId\" : 10001,\n\t\"CurrentStatus\": \"ReadyToPick\",\n  \"Code\": \"FO-0000001\",\n  \
+             \"PreviousStatus\": \"Open\",  \"Identifier\": \"{ORDER}\"\n}}\n"
+        );
+        // Then both have one key, and identical bytes do too
+        assert_eq!(key(&compact), key(&reordered));
+        assert_eq!(key(&compact), key(&compact));
+        // And nested objects are canonicalised as well
+        let pretty: Value = serde_json::from_str(&shipment(&["TRK-1"])).expect("json");
+        let pretty = serde_json::to_string_pretty(&pretty).expect("pretty");
+        assert_eq!(key(&shipment(&["TRK-1"])), key(&pretty));
+    }
+
+    #[test]
+    fn another_package_for_the_same_order_is_another_event() {
+        let first = key(&shipment(&["TRK-1"]));
+        assert_ne!(first, key(&shipment(&["TRK-2"])));
+        assert_ne!(first, key(&shipment(&["TRK-1", "TRK-2"])));
+        // And a shipment never shares a key with a status change of the same order
+        assert_ne!(first, key(&status_change("Open", "Shipped")));
+    }
+
+    #[test]
+    fn the_canonical_body_sorts_keys_at_every_level_and_keeps_strings_as_they_are() {
+        let v: Value = serde_json::from_str(r#"{"b":{"z":1,"a":[{"y":" x ","c":null}]},"A":"é\"q"}"#).expect("json");
+        let Value::Object(m) = v else {
+            panic!("object");
+        };
+        assert_eq!(
+            canonical_json(&m),
+            r#"{"A":"é\"q","b":{"a":[{"c":null,"y":" x "}],"z":1}}"#
+        );
+    }
+
+    #[test]
+    fn a_documented_body_with_a_bad_field_names_it_as_the_guide_spells_it() {
+        // ClientId is an integer in §1.6 [WG]
+        let body = STATUS.replace("10001", "\"10001\"");
+        assert_eq!(
+            parse(None, body.as_bytes()).expect_err("type").field(),
+            Some("ClientId")
+        );
+        // A missing Code is named as the topic's documented key
+        let body = STATUS.replace("\"Code\"", "\"CodeX\"");
+        assert_eq!(parse(None, body.as_bytes()).expect_err("missing").field(), Some("Code"));
+        let body = SHIPMENT.replace("\"ShipmentOrderCode\"", "\"X\"");
+        let err = parse(Some(TOPIC_SHIPMENT), body.as_bytes()).expect_err("missing");
+        assert_eq!(err.field(), Some("ShipmentOrderCode"));
+        assert!(!err.is_unsupported_topic());
+        // Nested fields name their path
+        let body = shipment(&["TRK-1"]).replace("\"TRK-1\",\"Carrier\"", "12345,\"Carrier\"");
+        assert_eq!(
+            parse(None, body.as_bytes()).expect_err("nested").field(),
+            Some("ShipmentPackageList[0].TrackingNumber")
+        );
+        let body = SHIPMENT.replace("2026-11-23T01:02:03.4567891Z", "yesterday");
+        assert_eq!(
+            parse(None, body.as_bytes()).expect_err("date").field(),
+            Some("ShipmentDate")
+        );
+        let mut v: Value = serde_json::from_str(SHIPMENT).expect("json");
+        v["ShipmentPackageList"] = serde_json::json!({"TrackingNumber": "TRK-1"});
+        let body = serde_json::to_vec(&v).expect("bytes");
+        assert_eq!(
+            parse(None, &body).expect_err("not a list").field(),
+            Some("ShipmentPackageList")
+        );
+        // While the nulls the guide sends are fine
+        let nulls = format!(
+            r#"{{"Identifier":"{ORDER}","Code":"FO-1","PreviousStatus":null,"CurrentStatus":"Open","ClientId":null}}"#
+        );
+        let w = parse(None, nulls.as_bytes()).expect("nulls");
+        assert_eq!((w.previous_status, w.client_id), (None, None));
+    }
+
+    #[test]
+    fn a_camelcase_shipment_body_parses_with_its_event_tracking_numbers() {
+        let w = parse(Some(TOPIC_SHIPMENT), SHIPMENT_CAMEL.as_bytes()).expect("parses");
+        assert_eq!(w.topic, Topic::Shipment);
+        assert_eq!(w.order_code, "FO-0000001");
+        assert_eq!(w.status_name.as_deref(), Some("Shipped"));
+        assert_eq!(w.status_id, Some(50));
+        assert_eq!(w.event_tracking_numbers, vec!["1Z999AA10000000001".to_owned()]);
+        assert_eq!(w.tracking_numbers, vec!["1Z999AA10000000001".to_owned()]);
+        let e = w.to_event(OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(e.topic, TOPIC_SHIPMENT);
+        assert_eq!(e.status.as_deref(), Some("Shipped"));
+        assert_eq!(e.wms_order_id.as_ref().map(WmsOrderId::as_str), Some(ORDER));
+        assert!(e.event_key.starts_with("logiwa:"));
+    }
+
+    #[test]
+    fn without_a_hint_a_camelcase_body_is_inferred_from_its_keys() {
+        assert_eq!(
+            parse(None, SHIPMENT_CAMEL.as_bytes()).expect("shipment").topic,
+            Topic::Shipment
+        );
+        assert_eq!(
+            parse(None, STATUS_CAMEL.as_bytes()).expect("status").topic,
+            Topic::StatusChange
+        );
+    }
+
+    #[test]
     fn the_event_key_is_stable_for_a_redelivery_and_differs_for_another_event() {
-        let a = parse(Some(TOPIC_STATUS_CHANGE), STATUS.as_bytes()).expect("parses");
-        let b = parse(Some(TOPIC_STATUS_CHANGE), STATUS.as_bytes()).expect("parses");
+        let a = parse(Some(TOPIC_STATUS_CHANGE), STATUS_CAMEL.as_bytes()).expect("parses");
+        let b = parse(Some(TOPIC_STATUS_CHANGE), STATUS_CAMEL.as_bytes()).expect("parses");
         assert_eq!(a.event_key(), b.event_key());
-        let changed = STATUS.replace("Shipped", "Ready to Pick");
+        let changed = STATUS_CAMEL.replace("Shipped", "Ready to Pick");
         let c = parse(Some(TOPIC_STATUS_CHANGE), changed.as_bytes()).expect("parses");
         assert_ne!(a.event_key(), c.event_key());
-        let with_tx = STATUS.replacen('{', r#"{"transactionIdentifier":"tx-1","#, 1);
+        // A vendor event id wins over the body hash (none is documented in the body, but keep it if sent)
+        let with_tx = STATUS_CAMEL.replacen('{', r#"{"transactionIdentifier":"tx-1","#, 1);
         assert_eq!(
             parse(None, with_tx.as_bytes()).expect("parses").event_key(),
             "logiwa:tx-1"
@@ -419,8 +752,8 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_code_names_the_field() {
-        let body = STATUS.replace("\"code\"", "\"codeX\"");
+    fn a_missing_camelcase_code_names_the_field() {
+        let body = STATUS_CAMEL.replace("\"code\"", "\"codeX\"");
         let err = parse(Some(TOPIC_STATUS_CHANGE), body.as_bytes()).expect_err("missing");
         assert_eq!(err.field(), Some("code"));
         assert!(!err.is_unsupported_topic());
@@ -428,7 +761,7 @@ mod tests {
 
     #[test]
     fn a_wrongly_typed_field_and_a_non_json_body_name_their_field() {
-        let body = STATUS.replace("\"shipmentOrderStatusId\": 50", "\"shipmentOrderStatusId\": \"fifty\"");
+        let body = STATUS_CAMEL.replace("\"shipmentOrderStatusId\": 50", "\"shipmentOrderStatusId\": \"fifty\"");
         assert_eq!(
             parse(None, body.as_bytes()).expect_err("bad type").field(),
             Some("shipmentOrderStatusId")
@@ -438,7 +771,7 @@ mod tests {
     }
 
     #[test]
-    fn pascal_case_and_enveloped_bodies_parse_like_the_documented_shape() {
+    fn pascal_cased_camel_fields_and_enveloped_bodies_still_parse() {
         let pascal = r#"{"Identifier":"7c0e4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c","Code":"FO-0000009","ShipmentOrderStatusName":"Shipped","TrackingNumbers":["1Z9"]}"#;
         let hook = parse(None, pascal.as_bytes()).expect("pascal case");
         assert_eq!(hook.order_code, "FO-0000009");
@@ -451,5 +784,54 @@ mod tests {
         assert!(parse(None, other.as_bytes())
             .expect_err("unsupported")
             .is_unsupported_topic());
+    }
+
+    /// JSON text of `v` with every object's keys in an order drawn from `seed`, and `ws` around tokens.
+    fn shuffled(v: &Value, seed: u64, ws: &str) -> String {
+        fn rank(seed: u64, key: &str) -> u64 {
+            // FNV-1a over the key, started from the seed: a cheap, seed-dependent total order.
+            key.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        }
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort_by_key(|k| rank(seed, k));
+                let fields: Vec<String> = keys
+                    .iter()
+                    .map(|k| format!("{}{ws}:{ws}{}", Value::String((*k).clone()), shuffled(&m[*k], seed, ws)))
+                    .collect();
+                format!("{{{ws}{}{ws}}}", fields.join(&format!(",{ws}")))
+            }
+            Value::Array(items) => {
+                let items: Vec<String> = items.iter().map(|i| shuffled(i, seed, ws)).collect();
+                format!("[{ws}{}{ws}]", items.join(&format!(",{ws}")))
+            }
+            scalar => scalar.to_string(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_key_is_stable_under_key_permutations_and_changes_with_current_status(
+            seed in any::<u64>(),
+            ws in prop::sample::select(vec!["", " ", "\n", "\n\t  "]),
+            status in "[A-Z][A-Za-z]{0,20}",
+        ) {
+            for body in [status_change("Open", "ReadyToPick"), shipment(&["TRK-1", "TRK-2"])] {
+                let v: Value = serde_json::from_str(&body).expect("json");
+                prop_assert_eq!(key(&body), key(&shuffled(&v, seed, ws)));
+            }
+            let base = key(&status_change("Open", "ReadyToPick"));
+            let other = status_change("Open", &status);
+            let other_v: Value = serde_json::from_str(&other).expect("json");
+            let other_key = key(&shuffled(&other_v, seed, ws));
+            if status == "ReadyToPick" {
+                prop_assert_eq!(base, other_key);
+            } else {
+                prop_assert_ne!(base, other_key);
+            }
+        }
     }
 }

@@ -22,6 +22,15 @@ pub fn logiwa_datetime(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
 }
 
+/// Logiwa datetime with .NET's full tick precision, as the `wms/shipmentorder/shipment` webhook's
+/// `ShipmentDate` carries it (wms-apis.md §1.6 [WG]: 7 fractional digits), e.g. `2026-11-23T01:02:03.1234567Z`.
+pub fn logiwa_datetime_ticks(t: OffsetDateTime) -> String {
+    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z");
+    t.to_offset(UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.0000000Z".to_string())
+}
+
 /// Parses the datetime spellings both vendors accept on input: RFC 3339, Salesforce's `+0000`
 /// offset form, and an offset-less `2026-11-23T01:02:03` (read as UTC, like .NET's DateTime).
 pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
@@ -70,6 +79,13 @@ mod tests {
         assert_eq!(s, "2026-11-23T01:02:03.004+0000");
         // And it parses back to the same instant
         assert_eq!(parse_datetime(&s), Some(t));
+    }
+
+    #[test]
+    fn logiwa_datetimes_carry_millis_or_full_ticks() {
+        let t = datetime!(2026-11-23 01:02:03.123_456_789 UTC);
+        assert_eq!(logiwa_datetime(t), "2026-11-23T01:02:03.123Z");
+        assert_eq!(logiwa_datetime_ticks(t), "2026-11-23T01:02:03.1234567Z");
     }
 
     #[test]

@@ -452,7 +452,7 @@ async fn create_order(State(st): State<LogiwaState>, headers: HeaderMap, body: B
     };
     let id = order.identifier;
     let names = d.names(order.client_identifier, order.warehouse_identifier);
-    let event = status_event(&order, &names);
+    let event = status_event(&order, None, &names);
     d.orders.push(order);
     drop(d);
     st.emit(TOPIC_CREATE, client.identifier, event);

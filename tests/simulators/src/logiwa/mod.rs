@@ -191,13 +191,12 @@ pub(crate) struct LwData {
 
 impl LwData {
     pub fn names(&self, client: Uuid, warehouse: Uuid) -> Names {
+        let position = self.clients.iter().position(|c| c.identifier == client);
         Names {
-            client: self
-                .clients
-                .iter()
-                .find(|c| c.identifier == client)
-                .map(|c| c.name.clone())
-                .unwrap_or_default(),
+            client: position.map(|i| self.clients[i].name.clone()).unwrap_or_default(),
+            client_id: position
+                .and_then(|i| i64::try_from(i).ok())
+                .map_or(0, |i| CLIENT_ID_BASE + i),
             warehouse_code: self
                 .warehouses
                 .iter()
@@ -520,13 +519,13 @@ impl LogiwaState {
         let (event, body) = {
             let mut d = self.data();
             let idx = Self::order_index(&d, code, client)?;
-            let changed = d.orders[idx].status_id != status_id;
+            let before = d.orders[idx].status_id;
             d.orders[idx].status_id = status_id;
             d.orders[idx].updated = OffsetDateTime::now_utc();
             let o = d.orders[idx].clone();
             let names = d.names(o.client_identifier, o.warehouse_identifier);
             (
-                changed.then(|| status_event(&o, &names)),
+                (before != status_id).then(|| status_event(&o, Some(before), &names)),
                 (order_json(&o, &names), o.client_identifier),
             )
         };
@@ -671,7 +670,7 @@ impl LogiwaState {
             let o = o.clone();
             let names = d.names(o.client_identifier, o.warehouse_identifier);
             (
-                (before != o.status_id).then(|| status_event(&o, &names)),
+                (before != o.status_id).then(|| status_event(&o, Some(before), &names)),
                 shipment_event(&o, &names, &new_packages),
                 o.client_identifier,
                 order_json(&o, &names),

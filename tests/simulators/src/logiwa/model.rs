@@ -1,7 +1,7 @@
 //! Logiwa entities the simulator keeps, and their JSON renderings using the field names of the
 //! Open API v3.1 schemas (wms-apis.md §1 [SW]; schema names cited per function).
 
-use crate::common::timefmt::logiwa_datetime;
+use crate::common::timefmt::{logiwa_datetime, logiwa_datetime_ticks};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -30,6 +30,23 @@ pub fn status_name(id: i32) -> &'static str {
         .find(|(i, _)| *i == id)
         .map(|(_, n)| *n)
         .unwrap_or("Unknown")
+}
+
+/// A status as webhooks name it: PascalCase without spaces (wms-apis.md §1.6 [WG]: `Open` →
+/// `ReadyToPick`), so "Ready to Pick" → `ReadyToPick`, "Partially Shipped" → `PartiallyShipped`. Only
+/// `ReadyToPick` is confirmed; the rest follow the same rule (ASSUMPTION). The guide's `Open` may be the
+/// webhook name of status 10, which the REST list example calls "Pending"; that is not confirmed either,
+/// so the sim derives `Pending` like every other name.
+pub fn webhook_status_name(id: i32) -> String {
+    status_name(id)
+        .split_whitespace()
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Resolves a status given by id or by name (case-insensitive).
@@ -229,7 +246,14 @@ pub struct Delivery {
 pub struct Names {
     pub client: String,
     pub warehouse_code: String,
+    /// The client's integer internal id: `ClientId` in `statuschange` bodies (wms-apis.md §1.6 [WG]:
+    /// "an integer internal id, not the client GUID"). The sim numbers clients from
+    /// [`CLIENT_ID_BASE`] in creation order (ASSUMPTION: how Logiwa assigns them is not documented).
+    pub client_id: i64,
 }
+
+/// First internal client id the sim hands out.
+pub const CLIENT_ID_BASE: i64 = 10_001;
 
 fn dt(t: Option<OffsetDateTime>) -> Value {
     t.map(|t| Value::String(logiwa_datetime(t))).unwrap_or(Value::Null)
@@ -412,47 +436,101 @@ pub fn inventory_json(r: &InventoryRow, n: &Names, product: Option<&Product>) ->
     })
 }
 
-/// `wms/shipmentorder/statuschange` and `wms/shipmentorder/create` body (ASSUMPTION, see README).
-pub fn status_event(o: &ShipmentOrder, n: &Names) -> Value {
+/// `wms/shipmentorder/statuschange` body (wms-apis.md §1.6 [WG]): exactly five PascalCase keys, no
+/// envelope, `ClientId` an integer and status names PascalCase without spaces. `previous` is None when
+/// there was no earlier status (the `wms/shipmentorder/create` body, which reuses this shape: that body
+/// is not documented, ASSUMPTION), sent as an explicit null like every absent value in the guide.
+pub fn status_event(o: &ShipmentOrder, previous: Option<i32>, n: &Names) -> Value {
     json!({
-        "identifier": o.identifier,
-        "code": o.code,
-        "clientIdentifier": o.client_identifier,
-        "warehouseIdentifier": o.warehouse_identifier,
-        "warehouseCode": n.warehouse_code,
-        "shipmentOrderStatusId": o.status_id,
-        "shipmentOrderStatusName": status_name(o.status_id),
-        "updatedDateTime": logiwa_datetime(o.updated),
+        "Identifier": o.identifier,
+        "Code": o.code,
+        "PreviousStatus": previous.map(webhook_status_name),
+        "CurrentStatus": webhook_status_name(o.status_id),
+        "ClientId": n.client_id,
     })
 }
 
-/// `wms/shipmentorder/shipment` body (ASSUMPTION, see README): `shipmentInfo` covers only the
-/// packages of this event; `products[].shippedUOMQuantity` and `trackingNumbers` are cumulative.
-pub fn shipment_event(o: &ShipmentOrder, n: &Names, new_packages: &[Package]) -> Value {
+/// One `ShipmentPackageList[]` entry (wms-apis.md §1.6 [WG]) with its `ProductList[]`. Keys the guide's
+/// example shows beyond §1.6's list (`CarrierPackageTypeCode`, `CarrierPackageTypeIdentifier`, `OtherCost`,
+/// `InsuranceValue`, `CurrencyCode`, `ProductionDate`) are sent too, as null, like the example.
+fn shipment_package(o: &ShipmentOrder, p: &Package) -> Value {
+    let products: Vec<Value> = p
+        .lines
+        .iter()
+        .map(|(sku, pack_type, qty)| {
+            let line = o.lines.iter().find(|l| &l.sku == sku);
+            json!({
+                "ProductIdentifier": line.map(|l| l.product_identifier),
+                "Sku": sku,
+                "Name": line.map(|l| l.product_name.clone()),
+                "ExpiryDate": Value::Null,
+                "ProductionDate": Value::Null,
+                "LotBatchNumber": line.and_then(|l| l.lot_batch_number.clone()),
+                "PackQuantity": qty,
+                "PackTypeName": pack_type,
+            })
+        })
+        .collect();
     json!({
-        "identifier": o.identifier,
-        "code": o.code,
-        "clientIdentifier": o.client_identifier,
-        "clientDisplayName": n.client,
-        "warehouseIdentifier": o.warehouse_identifier,
-        "warehouseCode": n.warehouse_code,
-        "shipmentOrderStatusId": o.status_id,
-        "shipmentOrderStatusName": status_name(o.status_id),
-        "carrierName": s(&o.carrier_name),
-        "shippingOptionName": s(&o.shipping_option_name),
-        "trackingNumbers": o.tracking_numbers,
-        "actualShipmentDate": dt(o.actual_shipment_date),
-        "isPartial": o.is_partial,
-        "isBackOrder": false,
-        "updatedDateTime": logiwa_datetime(o.updated),
-        "products": o.lines.iter().map(|l| json!({
-            "identifier": l.identifier,
-            "productSKU": l.sku,
-            "packType": l.pack_type,
-            "quantity": l.quantity,
-            "shippedUOMQuantity": l.shipped,
-            "cancelledUOMQuantity": l.cancelled,
-        })).collect::<Vec<_>>(),
-        "shipmentInfo": shipment_info(o, new_packages),
+        "CarrierPackageCode": Value::Null,
+        "CarrierPackageTypeCode": Value::Null,
+        "CarrierPackageTypeIdentifier": Value::Null,
+        "TrackingNumber": p.tracking_number,
+        "Carrier": p.carrier_name,
+        // The sim has one carrier setup per carrier, named after it (ASSUMPTION).
+        "CarrierSetup": p.carrier_name,
+        "CarrierSetupShippingOption": p.shipping_option_name,
+        // The guide's example: TotalCost 0 with every other cost null; the sim rates nothing.
+        "TotalCost": 0,
+        "ShippingCost": Value::Null,
+        "OtherCost": Value::Null,
+        "InsuranceValue": Value::Null,
+        "Weight": p.weight,
+        "WeightUnit": "lb",
+        "CurrencyCode": Value::Null,
+        "Height": Value::Null,
+        "Length": Value::Null,
+        "Width": Value::Null,
+        "DimensionUnit": Value::Null,
+        // §1.6 [WG]: 3 fractional digits here, unlike `ShipmentDate`.
+        "LabelCreatedDateTime": logiwa_datetime(p.shipped_at),
+        "LabelUpdatedDateTime": Value::Null,
+        "ProductList": products,
+    })
+}
+
+/// `wms/shipmentorder/shipment` body (wms-apis.md §1.6 [WG]): PascalCase, no envelope, explicit nulls,
+/// one `ShipmentPackageList` entry per package of **this** ship call. The body carries no status.
+///
+/// Where the guide is silent the sim picks the strictest plausible reading (ASSUMPTION, see README):
+/// - `OrderCarrierTrackingNumbers` (one string; separator undocumented) lists **every** tracking number
+///   of the order so far, earlier shipments included, joined by `,` with no space: a client that reads
+///   it as "this event's packages" is wrong, and must take those from `ShipmentPackageList`.
+/// - `MasterTrackingNumber` is the first package of this event's.
+/// - `ShipmentTypeName` equals `ShipmentOrderTypeName`, as in the guide's only example.
+pub fn shipment_event(o: &ShipmentOrder, n: &Names, new_packages: &[Package]) -> Value {
+    let shipped_at = new_packages
+        .first()
+        .map(|p| p.shipped_at)
+        .or(o.actual_shipment_date)
+        .unwrap_or(o.updated);
+    json!({
+        "ShipmentOrderIdentifier": o.identifier,
+        "ShipmentOrderCode": o.code,
+        "WarehouseCode": n.warehouse_code,
+        "WarehouseIdentifier": o.warehouse_identifier,
+        "ClientIdentifier": o.client_identifier,
+        "ChannelOrderNumber": s(&o.channel_order_number),
+        "ClientDisplayName": n.client,
+        "ShipmentTypeName": o.order_type,
+        "ShipmentOrderTypeName": o.order_type,
+        "ShipmentDate": logiwa_datetime_ticks(shipped_at),
+        "MasterTrackingNumber": new_packages.first().map(|p| p.master_tracking_number.clone()),
+        "OrderCarrierTrackingNumbers": if o.tracking_numbers.is_empty() {
+            Value::Null
+        } else {
+            Value::String(o.tracking_numbers.join(","))
+        },
+        "ShipmentPackageList": new_packages.iter().map(|p| shipment_package(o, p)).collect::<Vec<_>>(),
     })
 }
