@@ -46,7 +46,7 @@ LAMBDA_TARGET ?= x86_64-unknown-linux-gnu
 
 LOCAL_ARGS := $(if $(ORDERS),--orders $(ORDERS))
 
-.PHONY: help venv setup fmt fmt-check lint test validate run serve build sam-build deploy invoke watch
+.PHONY: help venv setup fmt fmt-check lint test prod-deps validate run serve build sam-build deploy invoke watch
 
 help: ## List targets
 	@echo "Usage: make <target> [ENV=dev|prod] [FN=<function> EVENT=<name>] [ORDERS=<n>]"
@@ -91,7 +91,13 @@ validate: venv ## cfn-lint and sam validate --lint on the SAM template
 
 test: venv ## Template validation, then all workspace tests (moto from the venv)
 	@$(MAKE) --no-print-directory validate
+	@$(MAKE) --no-print-directory prod-deps
 	cargo test --workspace --all-targets
+
+prod-deps: ## Fail if a Lambda package's production dependency graph enables waybill's test support
+	@if cargo tree $(addprefix -p ,$(FUNCTIONS)) -e normal,build -f '{p} [{f}]' | grep -E 'waybill v[^ ]+ \(.*\) \[.*testing'; then \
+	  echo "a function links waybill's test support (feature 'testing') in production"; exit 1; \
+	else echo "production graph: waybill without test support"; fi
 
 run: venv ## Local stack: run the scenario once (ORDERS=n optional)
 	cargo run -p waybill-e2e --bin waybill-local -- run $(LOCAL_ARGS)

@@ -7,6 +7,7 @@ pub mod config;
 pub mod deadline;
 pub mod domain;
 pub mod error;
+#[cfg(any(test, feature = "testing"))]
 pub mod fakes;
 pub mod http;
 pub mod idempotency;
@@ -19,6 +20,7 @@ pub mod messages;
 pub mod order_state;
 pub mod ports;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod webhook_auth;
 pub mod wiring;
