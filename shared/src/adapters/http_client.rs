@@ -296,21 +296,31 @@ impl HttpClient {
             .or_insert(0) += 1;
     }
 
-    fn backoff(&self) -> impl Iterator<Item = Duration> {
+    fn backoff(&self, max_attempts: usize) -> impl Iterator<Item = Duration> {
         let retry = &self.settings.retry;
         ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(retry.min_delay)
             .with_max_delay(retry.max_delay)
-            .with_max_times(retry.max_attempts.saturating_sub(1))
+            .with_max_times(max_attempts.saturating_sub(1))
             .build()
+    }
+
+    /// Sends a request that must not be repeated blindly (a create without an idempotency key): one
+    /// attempt, whatever happens. The caller decides how to recover, e.g. by looking the object up.
+    pub(crate) async fn send_once(&self, req: Request<'_>) -> Result<Response, SendError> {
+        self.send_attempts(req, 1).await
     }
 
     /// Sends a request, retrying transport failures, 5xx and 429 with exponential back-off and jitter.
     /// 4xx answers are returned at once: a validation error will not change on retry.
     /// After the last attempt a transient status is returned as an answer, so the adapter maps it.
     pub(crate) async fn send(&self, req: Request<'_>) -> Result<Response, SendError> {
-        let mut delays = self.backoff();
+        self.send_attempts(req, self.settings.retry.max_attempts).await
+    }
+
+    async fn send_attempts(&self, req: Request<'_>, max_attempts: usize) -> Result<Response, SendError> {
+        let mut delays = self.backoff(max_attempts);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -460,7 +470,7 @@ mod tests {
     #[test]
     fn the_backoff_yields_one_delay_fewer_than_the_attempts() {
         let client = HttpClient::new("test", HttpSettings::with_rate(NonZeroU32::MIN)).expect("client");
-        assert_eq!(client.backoff().count(), 2);
+        assert_eq!(client.backoff(client.settings.retry.max_attempts).count(), 2);
     }
 
     #[test]

@@ -29,6 +29,9 @@ use crate::ports::{
 
 const SYSTEM: &str = "logiwa";
 
+/// Sends of one create before the failure is handed back (each after checking the code is not there).
+const CREATE_ATTEMPTS: u32 = 3;
+
 /// Page size cap (wms-apis.md §1 [GF]).
 const MAX_PAGE_SIZE: usize = 200;
 
@@ -332,6 +335,20 @@ impl Logiwa {
         query: &[(&str, String)],
         body: Option<Body>,
     ) -> Result<Response, WmsError> {
+        self.call_with(family, method, path, query, body, false).await
+    }
+
+    /// Like `call`; with `once`, a transient failure is not retried by the HTTP client (for creates,
+    /// which Logiwa gives no idempotency key for).
+    async fn call_with(
+        &self,
+        family: &'static str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Body>,
+        once: bool,
+    ) -> Result<Response, WmsError> {
         let account = self.account().await?;
         let mut url = account
             .base_url
@@ -351,7 +368,12 @@ impl Logiwa {
                 bearer: Some(&token.value),
                 body: body.clone(),
             };
-            let resp = self.http.send(req).await.map_err(transport)?;
+            let sent = if once {
+                self.http.send_once(req).await
+            } else {
+                self.http.send(req).await
+            };
+            let resp = sent.map_err(transport)?;
             if resp.status != StatusCode::UNAUTHORIZED {
                 return Ok(resp);
             }
@@ -462,15 +484,41 @@ impl WmsConnector for Logiwa {
             }
         })?;
         let body = Body::json(&payload).map_err(|e| decode(e.to_string()))?;
-        let resp = self
-            .call(
-                "shipmentorder/create",
-                Method::POST,
-                "/v3.1/ShipmentOrder/create",
-                &[],
-                Some(body),
-            )
-            .await?;
+        // Logiwa documents no idempotency key and no duplicate check for `code` (wms-apis.md §1
+        // "Duplicates"), so a create is never re-sent blindly: after a timeout or a 5xx (which may have
+        // been committed) we look the code up first, and only send again when it is not there.
+        let mut attempt = 0u32;
+        let resp = loop {
+            attempt += 1;
+            let sent = self
+                .call_with(
+                    "shipmentorder/create",
+                    Method::POST,
+                    "/v3.1/ShipmentOrder/create",
+                    &[],
+                    Some(body.clone()),
+                    true,
+                )
+                .await;
+            let failure = match sent {
+                Ok(resp) if !(resp.status.is_server_error() || resp.status == StatusCode::TOO_MANY_REQUESTS) => {
+                    break resp
+                }
+                Ok(resp) => error_from(&resp, "shipment order"),
+                Err(e) => e,
+            };
+            // A 429 was refused before anything happened; a timeout or 5xx may have created it.
+            if !matches!(failure, WmsError::RateLimited { .. }) {
+                if let Some(existing) = self.find_order(&order.code).await? {
+                    tracing::info!(system = SYSTEM, attempt, "create failed but the order exists; using it");
+                    return Ok(existing);
+                }
+            }
+            if attempt >= CREATE_ATTEMPTS {
+                return Err(failure);
+            }
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+        };
         if resp.status.is_success() {
             // 201 GuidResult: the new id is `data` (§1 [SW]).
             let v: Value = serde_json::from_slice(&resp.body).map_err(|e| decode(format!("create reply: {e}")))?;

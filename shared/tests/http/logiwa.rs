@@ -8,7 +8,9 @@ use waybill::ports::{WmsConnector, WmsError, WmsOrderLine, WmsOrderRequest, WmsR
 use waybill_simulators::logiwa::{InventorySeed, ShipLine, ShipPackage, ShipRequest};
 use waybill_simulators::FaultRule;
 
-use crate::support::{logiwa, Lw};
+use waybill::adapters::logiwa::{Logiwa, LogiwaConfig};
+
+use crate::support::{logiwa, logiwa_with, Lw};
 
 pub fn request(code: &str, sku: &str, qty: i32) -> WmsOrderRequest {
     WmsOrderRequest {
@@ -70,15 +72,49 @@ async fn a_created_order_is_found_by_its_code_with_the_same_id() {
 }
 
 #[tokio::test]
-async fn creating_the_same_code_twice_returns_the_existing_order() {
-    // Given an order that already exists (a lost 201, or a redelivered message)
+async fn a_create_refused_before_it_committed_is_sent_again_after_looking_the_code_up() {
+    // Given Logiwa answers the first create 503 without creating anything
     let lw = logiwa().await;
-    let first = create(&lw, "FO-0000001", 2).await;
-    // When it is created again
-    let second = create(&lw, "FO-0000001", 2).await;
-    // Then the existing order comes back and no second one was made
-    assert_eq!(second, first);
+    lw.state()
+        .add_fault(FaultRule::status(503).path_contains("/ShipmentOrder/create").times(1));
+    let lists_before = lw.state().stats().family("shipmentorder.list");
+    // When we create the order
+    let created = create(&lw, "FO-0000001", 2).await;
+    // Then the adapter looked the code up (absent) before sending again, and there is one order
+    assert_eq!(lw.state().stats().family("shipmentorder.list") - lists_before, 1);
     assert_eq!(lw.state().shipment_orders().len(), 1);
+    let row = lw.state().shipment_order_by_code("FO-0000001").expect("stored");
+    assert_eq!(row["identifier"].as_str(), Some(created.id.as_str()));
+}
+
+#[tokio::test]
+async fn a_create_that_timed_out_after_committing_is_not_sent_again() {
+    // Given Logiwa takes longer than our timeout to answer the create, but commits it
+    let lw = logiwa_with(|_| {}).await;
+    lw.state().add_fault(
+        FaultRule::latency(1_500)
+            .path_contains("/ShipmentOrder/create")
+            .times(1),
+    );
+    let mut config = LogiwaConfig::new("lw");
+    config.http = crate::support::fast_http(200);
+    config.http.request_timeout = std::time::Duration::from_secs(1);
+    let client = Logiwa::new(config, lw.secrets()).expect("adapter");
+    // When we create it (the first send times out)
+    let created = client
+        .create_order(&request("FO-0000007", "SKU-1", 1))
+        .await
+        .expect("created");
+    // Then the lookup found the committed order and no second order was made
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(
+        lw.state().shipment_orders().len(),
+        1,
+        "{:?}",
+        lw.state().shipment_orders()
+    );
+    let row = lw.state().shipment_order_by_code("FO-0000007").expect("stored");
+    assert_eq!(row["identifier"].as_str(), Some(created.id.as_str()));
 }
 
 #[tokio::test]
@@ -92,7 +128,7 @@ async fn a_commit_then_fail_on_create_resolves_to_the_committed_order() {
     );
     // When we create it
     let created = create(&lw, "FO-0000001", 2).await;
-    // Then the retry hit "already exists" and resolved the committed order
+    // Then the adapter looked the code up instead of creating again, and found the committed order
     assert_eq!(lw.state().shipment_orders().len(), 1);
     let row = lw.state().shipment_order_by_code("FO-0000001").expect("stored");
     assert_eq!(row["identifier"].as_str(), Some(created.id.as_str()));

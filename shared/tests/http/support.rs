@@ -82,11 +82,17 @@ pub async fn salesforce_with_secret(client_secret: &str) -> Sf {
 pub struct Lw {
     pub sim: RunningSim<LogiwaState>,
     pub client: Logiwa,
+    pub creds: Arc<MemorySecrets>,
     pub warehouse: uuid::Uuid,
     pub client_id: uuid::Uuid,
 }
 
 impl Lw {
+    /// The adapter's credentials, for building another adapter against the same simulator.
+    pub fn secrets(&self) -> Arc<MemorySecrets> {
+        self.creds.clone()
+    }
+
     pub fn state(&self) -> &LogiwaState {
         self.sim.state()
     }
@@ -115,10 +121,11 @@ pub async fn logiwa_with(tweak: impl FnOnce(&mut LogiwaSimConfig)) -> Lw {
     );
     let mut config = LogiwaConfig::new("lw");
     config.http = fast_http(200);
-    let client = Logiwa::new(config, secrets).expect("adapter builds");
+    let client = Logiwa::new(config, secrets.clone()).expect("adapter builds");
     Lw {
         sim,
         client,
+        creds: secrets,
         warehouse,
         client_id,
     }

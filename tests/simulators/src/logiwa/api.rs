@@ -328,6 +328,20 @@ async fn create_order(State(st): State<LogiwaState>, headers: HeaderMap, body: B
     let order_type = opt_str(&m, "shipmentOrderType").unwrap_or_default();
 
     // Business validation: first problem wins.
+    // ASSUMPTION (wms-apis.md §1 documents `shipmentAddress.country` but not its format): Logiwa looks
+    // countries up by ISO 3166-1 alpha-2 code, so anything that is not two letters is refused. As strict
+    // as the real system could be; a free-text country from an org without country picklists fails here.
+    if let Some(country) = m
+        .get("shipmentAddress")
+        .and_then(|a| a.get("country"))
+        .and_then(Value::as_str)
+    {
+        if country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic()) {
+            return bad_request(format!(
+                "shipmentAddress.country: Country not found. Country: {country}"
+            ));
+        }
+    }
     let mut d = st.data();
     let client = match (client_id, opt_str(&m, "client")) {
         (Some(id), _) => d.clients.iter().find(|c| c.identifier == id),
@@ -412,13 +426,9 @@ async fn create_order(State(st): State<LogiwaState>, headers: HeaderMap, body: B
             lot_batch_number: opt_str(l, "lotBatchNumber"),
         });
     }
-    // ASSUMPTION (spec silent, wms-apis.md §1): a reused code for the same client is refused.
-    if d.orders
-        .iter()
-        .any(|o| o.code == code && o.client_identifier == client.identifier)
-    {
-        return bad_request(format!("Shipment order code already exists. Code: {code}"));
-    }
+    // The spec does not say what a reused `code` does (wms-apis.md §1 "Duplicates"). As strict as the
+    // real system could be: nothing stops it, so a second create makes a second order with the same code.
+    // Only the client's own check (look the code up first) prevents a duplicate.
     let now = OffsetDateTime::now_utc();
     let details = m.get("shippingOptionDetails").and_then(Value::as_object);
     let order = ShipmentOrder {
