@@ -83,6 +83,10 @@ pub fn mappings(state: Arc<DynamoState>, env: &Env) -> Result<Arc<CachedMappings
     )))
 }
 
+/// Whole-request timeout of every vendor call, in seconds (default 20; always cut to the time left before
+/// the invocation deadline).
+const VENDOR_TIMEOUT: &str = "VENDOR_REQUEST_TIMEOUT_SECONDS";
+
 fn invalid(key: &str, reason: impl std::fmt::Display) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_owned(),
@@ -110,6 +114,7 @@ pub fn salesforce(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<Sal
     if let Some(cur) = env.optional("SALESFORCE_DEFAULT_CURRENCY") {
         c.default_currency = Some(CurrencyCode::parse(&cur).map_err(|e| invalid("SALESFORCE_DEFAULT_CURRENCY", e))?);
     }
+    c.http.request_timeout = env.seconds_or(VENDOR_TIMEOUT, 20)?;
     if let Some(rps) = env.optional("SALESFORCE_REQUESTS_PER_SECOND") {
         c.http.requests_per_second = rps
             .parse::<NonZeroU32>()
@@ -137,6 +142,7 @@ pub fn logiwa(
     let secret_id = env.required(keys::LOGIWA_SECRET_ARN)?;
     let bucket = env.or("LOGIWA_RATE_BUCKET", &format!("logiwa#{secret_id}"));
     let mut c = LogiwaConfig::new(secret_id);
+    c.http.request_timeout = env.seconds_or(VENDOR_TIMEOUT, 20)?;
     if let Some(rps) = env.optional("LOGIWA_REQUESTS_PER_SECOND") {
         c = c.with_rate(
             rps.parse::<NonZeroU32>()

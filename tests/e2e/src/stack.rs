@@ -67,6 +67,14 @@ pub struct StackOptions {
     pub parameter_overrides: HashMap<String, String>,
     /// Logiwa topics the front subscribes to (default: both of `LOGIWA_TOPICS`).
     pub logiwa_topics: Vec<&'static str>,
+    /// More environment for every function (local-only settings, e.g. shorter vendor timeouts).
+    pub extra_env: BTreeMap<String, String>,
+    /// Logiwa webhook chaos: random head start per delivery.
+    pub logiwa_webhook_jitter: Duration,
+    /// Logiwa webhook chaos: share of events delivered two or three times.
+    pub logiwa_webhook_duplicate_share: f64,
+    /// Seed of the simulators' chaos generators.
+    pub chaos_seed: u64,
 }
 
 /// The workspace root (`tests/e2e/../..`).
@@ -96,6 +104,10 @@ impl Default for StackOptions {
             mappings: root.join("events/local/mappings.json"),
             parameter_overrides: HashMap::new(),
             logiwa_topics: LOGIWA_TOPICS.to_vec(),
+            extra_env: BTreeMap::new(),
+            logiwa_webhook_jitter: Duration::ZERO,
+            logiwa_webhook_duplicate_share: 0.0,
+            chaos_seed: 0,
         }
     }
 }
@@ -193,6 +205,9 @@ impl Stack {
             .context("starting the Salesforce simulator")?;
         let lw_conf = LogiwaConfig {
             port: opts.logiwa_port,
+            webhook_jitter: opts.logiwa_webhook_jitter,
+            webhook_duplicate_share: opts.logiwa_webhook_duplicate_share,
+            chaos_seed: opts.chaos_seed,
             ..LogiwaConfig::default()
         };
         let (lw_email, lw_password) = (lw_conf.email.clone(), lw_conf.password.clone());
@@ -243,10 +258,11 @@ impl Stack {
         };
         provision::seed_mappings(&aws.dynamodb, &table.name, &opts.mappings).await?;
 
-        let extra_env = BTreeMap::from([(
+        let mut extra_env = BTreeMap::from([(
             "LOGIWA_REQUESTS_PER_SECOND".to_owned(),
             opts.logiwa_requests_per_second.to_string(),
         )]);
+        extra_env.extend(opts.extra_env.clone());
         let functions: Vec<Arc<LocalFunction>> = template
             .functions(&resolver)?
             .into_iter()

@@ -46,6 +46,10 @@ pub struct FaultRule {
     /// How many matching requests the rule hits; `None` = unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
+    /// Share of matching requests it hits (0..=1), drawn from the fault set's seeded generator so a
+    /// chaos run can be replayed; `None` = every matching request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
     pub action: FaultAction,
 }
 
@@ -71,8 +75,15 @@ impl FaultRule {
             path_contains: None,
             body_contains: None,
             times: None,
+            probability: None,
             action,
         }
+    }
+
+    /// Hits only this share of matching requests (seeded, see [`FaultSet::seed`]).
+    pub fn probability(mut self, p: f64) -> Self {
+        self.probability = Some(p.clamp(0.0, 1.0));
+        self
     }
 
     pub fn method(mut self, m: &str) -> Self {
@@ -145,13 +156,29 @@ pub struct FaultOutcome {
 }
 
 /// The ordered rule list of one simulator.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FaultSet {
     next_id: u64,
     rules: Vec<(u64, FaultRule)>,
+    rng: rand::rngs::StdRng,
+}
+
+impl Default for FaultSet {
+    fn default() -> Self {
+        Self {
+            next_id: 0,
+            rules: Vec::new(),
+            rng: rand::SeedableRng::seed_from_u64(0),
+        }
+    }
 }
 
 impl FaultSet {
+    /// Reseeds the generator behind `probability` rules.
+    pub fn seed(&mut self, seed: u64) {
+        self.rng = rand::SeedableRng::seed_from_u64(seed);
+    }
+
     pub fn add(&mut self, rule: FaultRule) -> u64 {
         self.next_id += 1;
         self.rules.push((self.next_id, rule));
@@ -160,6 +187,10 @@ impl FaultSet {
 
     pub fn clear(&mut self) {
         self.rules.clear();
+    }
+
+    pub fn remove(&mut self, id: u64) {
+        self.rules.retain(|(i, _)| *i != id);
     }
 
     pub fn list(&self) -> Vec<(u64, FaultRule)> {
@@ -173,6 +204,11 @@ impl FaultSet {
         for (_, rule) in self.rules.iter_mut() {
             if !rule.matches(req) {
                 continue;
+            }
+            if let Some(p) = rule.probability {
+                if !rand::Rng::random_bool(&mut self.rng, p) {
+                    continue;
+                }
             }
             let fires = match &rule.action {
                 FaultAction::Latency { ms } => {
@@ -261,6 +297,23 @@ mod tests {
         let out = set.evaluate(&view("POST", "/", ""));
         assert_eq!(out.latency, Duration::from_millis(50));
         assert_eq!(out.fail_after, Some(500));
+    }
+
+    #[test]
+    fn a_probability_rule_hits_about_that_share_and_replays_with_the_same_seed() {
+        let run = |seed| {
+            let mut set = FaultSet::default();
+            set.seed(seed);
+            set.add(FaultRule::status(503).probability(0.1));
+            (0..2000)
+                .map(|_| set.evaluate(&view("GET", "/x", "")).fail_before.is_some())
+                .collect::<Vec<_>>()
+        };
+        let a = run(7);
+        let hits = a.iter().filter(|h| **h).count();
+        assert!((140..=260).contains(&hits), "{hits} of 2000");
+        assert_eq!(a, run(7));
+        assert_ne!(a, run(8));
     }
 
     #[test]

@@ -150,6 +150,14 @@ pub struct LogiwaConfig {
     /// Shipment order types the tenant has (the vendor sample uses "Shipment Order", [KB]).
     pub shipment_order_types: Vec<String>,
     pub seed: LogiwaSeed,
+    /// Chaos knob: each delivery waits a random 0..jitter first, so deliveries overtake each other.
+    /// Logiwa does not promise ordering across topics (wms-apis.md §1 "Webhooks": poll alongside).
+    pub webhook_jitter: Duration,
+    /// Chaos knob: share of events delivered two or three times (Webhooks V2 retries promise no lost
+    /// events, i.e. at least once).
+    pub webhook_duplicate_share: f64,
+    /// Seed of the chaos knobs' generator.
+    pub chaos_seed: u64,
 }
 
 impl Default for LogiwaConfig {
@@ -166,6 +174,9 @@ impl Default for LogiwaConfig {
             rate_tier: None,
             shipment_order_types: vec!["Shipment Order".into()],
             seed: LogiwaSeed::default(),
+            webhook_jitter: Duration::ZERO,
+            webhook_duplicate_share: 0.0,
+            chaos_seed: 0,
         }
     }
 }
@@ -310,6 +321,7 @@ struct LwInner {
     faults: Mutex<FaultSet>,
     stats: Mutex<Stats>,
     http: reqwest::Client,
+    chaos: Mutex<rand::rngs::StdRng>,
 }
 
 /// Cloneable handle on one simulated Logiwa tenant.
@@ -364,6 +376,7 @@ impl LogiwaState {
     pub fn new(config: LogiwaConfig) -> anyhow::Result<Self> {
         let data = seeded(&config)?;
         let http = reqwest::Client::builder().timeout(config.webhook_timeout).build()?;
+        let chaos_seed = config.chaos_seed;
         Ok(Self {
             inner: Arc::new(LwInner {
                 config,
@@ -371,6 +384,7 @@ impl LogiwaState {
                 faults: Mutex::new(FaultSet::default()),
                 stats: Mutex::new(Stats::default()),
                 http,
+                chaos: Mutex::new(rand::SeedableRng::seed_from_u64(chaos_seed)),
             }),
         })
     }
@@ -385,6 +399,16 @@ impl LogiwaState {
 
     pub fn add_fault(&self, rule: FaultRule) -> u64 {
         lock(&self.inner.faults).add(rule)
+    }
+
+    /// Reseeds the generator behind probabilistic fault rules (a chaos run's seed).
+    pub fn seed_faults(&self, seed: u64) {
+        lock(&self.inner.faults).seed(seed);
+    }
+
+    /// Removes one fault rule.
+    pub fn remove_fault(&self, id: u64) {
+        lock(&self.inner.faults).remove(id);
     }
 
     pub fn clear_faults(&self) {
@@ -718,9 +742,40 @@ impl LogiwaState {
             tracing::warn!(sim = "logiwa", topic, "no async runtime; webhook not sent");
             return;
         };
+        let cfg = &self.inner.config;
         for delivery in targets {
-            let st = self.clone();
-            handle.spawn(async move { st.deliver(delivery).await });
+            // Chaos knobs: a random head start (reordering) and extra copies (at-least-once).
+            let (copies, delays) = {
+                let mut rng = lock(&self.inner.chaos);
+                let copies = if cfg.webhook_duplicate_share > 0.0
+                    && rand::Rng::random_bool(&mut *rng, cfg.webhook_duplicate_share.clamp(0.0, 1.0))
+                {
+                    rand::Rng::random_range(&mut *rng, 2..=3)
+                } else {
+                    1
+                };
+                let jitter_ms = u64::try_from(cfg.webhook_jitter.as_millis()).unwrap_or(0);
+                let delays: Vec<u64> = (0..copies)
+                    .map(|_| {
+                        if jitter_ms == 0 {
+                            0
+                        } else {
+                            rand::Rng::random_range(&mut *rng, 0..=jitter_ms)
+                        }
+                    })
+                    .collect();
+                (copies, delays)
+            };
+            for delay in delays.into_iter().take(copies) {
+                let st = self.clone();
+                let delivery = delivery.clone();
+                handle.spawn(async move {
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                    }
+                    st.deliver(delivery).await
+                });
+            }
         }
     }
 

@@ -151,6 +151,16 @@ impl SalesforceState {
         lock(&self.inner.faults).add(rule)
     }
 
+    /// Reseeds the generator behind probabilistic fault rules (a chaos run's seed).
+    pub fn seed_faults(&self, seed: u64) {
+        lock(&self.inner.faults).seed(seed);
+    }
+
+    /// Removes one fault rule.
+    pub fn remove_fault(&self, id: u64) {
+        lock(&self.inner.faults).remove(id);
+    }
+
     pub fn clear_faults(&self) {
         lock(&self.inner.faults).clear();
     }
