@@ -46,7 +46,7 @@ LAMBDA_TARGET ?= x86_64-unknown-linux-gnu
 
 LOCAL_ARGS := $(if $(ORDERS),--orders $(ORDERS))
 
-.PHONY: help venv setup fmt fmt-check lint test prod-deps validate run serve build sam-build deploy invoke watch
+.PHONY: help venv setup fmt fmt-check lint test prod-deps validate run chaos serve build sam-build deploy invoke watch
 
 help: ## List targets
 	@echo "Usage: make <target> [ENV=dev|prod] [FN=<function> EVENT=<name>] [ORDERS=<n>]"
@@ -101,6 +101,9 @@ prod-deps: ## Fail if a Lambda package's production dependency graph enables way
 
 run: venv ## Local stack: run the scenario once (ORDERS=n optional)
 	cargo run -p waybill-e2e --bin waybill-local -- run $(LOCAL_ARGS)
+
+chaos: venv ## Local stack through a storm of faults (ORDERS=2000 SEED=1 by default), reconciled from the vendors
+	cargo run -p waybill-e2e --bin waybill-local -- chaos --orders $(or $(ORDERS),2000) --seed $(or $(SEED),1)
 
 serve: venv ## Local stack: keep it up on fixed ports for manual use
 	cargo run -p waybill-e2e --bin waybill-local -- serve

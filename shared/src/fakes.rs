@@ -281,8 +281,12 @@ impl RateGate for MemoryRateGate {
         let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
         let now = rules::to_epoch_ms(OffsetDateTime::now_utc());
         let mut next = lock(&self.next_ms);
-        let slot = next.get(bucket).copied().filter(|n| *n >= now).unwrap_or(now);
-        next.insert(bucket.to_owned(), slot + step);
+        // Same arithmetic as the DynamoDB adapter: a slot up to one interval past is sent at once.
+        let (slot, after) = match next.get(bucket).copied().filter(|n| *n >= now - step) {
+            Some(n) => (n.max(now), n + step),
+            None => (now, now + step),
+        };
+        next.insert(bucket.to_owned(), after);
         rules::from_epoch_ms(slot).ok_or_else(|| StoreError::Malformed {
             key: bucket.to_owned(),
             reason: "slot out of range".into(),

@@ -6,6 +6,7 @@
 //! Lambda invocation), `front` (API Gateway HTTP API emulation), `esm` (SQS event source mappings),
 //! `stack` (all of it together), `scenario` (the reconciling end-to-end run), `serve` (manual mode).
 
+pub mod chaos;
 pub mod esm;
 pub mod front;
 pub mod functions;

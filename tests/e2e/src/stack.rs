@@ -75,6 +75,8 @@ pub struct StackOptions {
     pub logiwa_webhook_duplicate_share: f64,
     /// Seed of the simulators' chaos generators.
     pub chaos_seed: u64,
+    /// The Salesforce org's daily API limit (None = the simulator's default).
+    pub salesforce_api_limit: Option<u64>,
 }
 
 /// The workspace root (`tests/e2e/../..`).
@@ -108,6 +110,7 @@ impl Default for StackOptions {
             logiwa_webhook_jitter: Duration::ZERO,
             logiwa_webhook_duplicate_share: 0.0,
             chaos_seed: 0,
+            salesforce_api_limit: None,
         }
     }
 }
@@ -195,10 +198,13 @@ impl Stack {
         let catalog = Catalog::load(&opts.catalog)?;
         let http = reqwest::Client::new();
 
-        let sf_conf = SalesforceConfig {
+        let mut sf_conf = SalesforceConfig {
             port: opts.salesforce_port,
             ..SalesforceConfig::default()
         };
+        if let Some(limit) = opts.salesforce_api_limit {
+            sf_conf.api_limit = limit;
+        }
         let (sf_client_id, sf_client_secret) = (sf_conf.client_id.clone(), sf_conf.client_secret.clone());
         let salesforce = SalesforceSim::start(sf_conf)
             .await

@@ -2,8 +2,11 @@
 //! in epoch ms; a reservation is one conditional `UpdateItem` (two when the bucket was idle).
 //!
 //! Slots are spaced `interval` apart, so requests from every execution environment leave at the vendor's
-//! rate and never in bursts. Busy bucket: `next_ms = next_ms + interval` if `next_ms >= now` (our slot is
-//! the old value). Idle bucket: `next_ms = now + interval` if absent or `next_ms < now` (our slot is now).
+//! rate and never in bursts. Busy bucket: `next_ms = next_ms + interval` if `next_ms >= now - interval`
+//! (our slot is the old value; when it is already past we send at once, which still leaves at least one
+//! interval since the slot before it). Idle bucket: `next_ms = now + interval` if absent or
+//! `next_ms < now - interval` (our slot is now). The two conditions are complementary, so only a writer
+//! that raced another between its two calls needs another round.
 
 use std::time::Duration;
 
@@ -17,7 +20,7 @@ use super::{boxed, keys, rules, DynamoState};
 use crate::ports::{RateGate, StoreError};
 
 /// Attempts before the reservation gives up (each lost race means another environment just reserved).
-const MAX_ATTEMPTS: u32 = 6;
+const MAX_ATTEMPTS: u32 = 10;
 
 #[async_trait]
 impl RateGate for DynamoState {
@@ -35,9 +38,9 @@ impl RateGate for DynamoState {
                 .key("pk", s(&pk))
                 .key("sk", s(keys::RATE_SK))
                 .update_expression("SET next_ms = next_ms + :step")
-                .condition_expression("next_ms >= :now")
+                .condition_expression("next_ms >= :since")
                 .expression_attribute_values(":step", n(step))
-                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":since", n(now - step))
                 .return_values(ReturnValue::UpdatedNew)
                 .send()
                 .await;
@@ -51,7 +54,7 @@ impl RateGate for DynamoState {
                             key: pk.clone(),
                             reason: "next_ms missing after update".into(),
                         })?;
-                    let slot = next - step;
+                    let slot = (next - step).max(now);
                     debug!(wait_ms = slot - now, "rate slot reserved");
                     return slot_time(&pk, slot);
                 }
@@ -70,9 +73,9 @@ impl RateGate for DynamoState {
                 .key("pk", s(&pk))
                 .key("sk", s(keys::RATE_SK))
                 .update_expression("SET next_ms = :next")
-                .condition_expression("attribute_not_exists(next_ms) OR next_ms < :now")
+                .condition_expression("attribute_not_exists(next_ms) OR next_ms < :since")
                 .expression_attribute_values(":next", n(now + step))
-                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":since", n(now - step))
                 .send()
                 .await;
             match idle {

@@ -25,6 +25,25 @@ enum Command {
     Run(RunArgs),
     /// Keep the stack up on fixed ports for manual use.
     Serve(StackArgs),
+    /// Drive the stack through a storm of faults and reconcile from the vendors' APIs; exit 0 only
+    /// when nothing was lost, doubled or regressed and every poison record is parked.
+    Chaos(ChaosArgs),
+}
+
+#[derive(Args)]
+struct ChaosArgs {
+    /// Good orders (poison records come on top).
+    #[arg(long, default_value_t = 2000)]
+    orders: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Length of the mid-run WMS outage, in seconds.
+    #[arg(long, default_value_t = 60)]
+    outage: u64,
+    /// How long to wait for everything to settle, in seconds.
+    #[arg(long, default_value_t = 540)]
+    settle: u64,
 }
 
 #[derive(Args)]
@@ -104,8 +123,14 @@ async fn serve_until_ctrl_c(stack: Stack, moto: &str) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    waybill::telemetry::init_local("warn,waybill_e2e=info");
     let cli = Cli::parse();
+    // A chaos run fails thousands of calls on purpose: show its progress, not every failure it causes
+    // (RUST_LOG still wins).
+    let default_filter = match cli.command {
+        Command::Chaos(_) => "off,waybill_e2e::chaos=info",
+        _ => "warn,waybill_e2e=info",
+    };
+    waybill::telemetry::init_local(default_filter);
     match cli.command {
         Command::Run(args) => {
             // A plain run takes free ports (and its own moto) so it never clashes with a serving stack.
@@ -129,6 +154,26 @@ async fn main() -> anyhow::Result<()> {
             stack.shutdown().await;
             drop(moto);
             if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Chaos(a) => {
+            let opts = waybill_e2e::chaos::ChaosOptions {
+                orders: a.orders,
+                seed: a.seed,
+                outage: Duration::from_secs(a.outage),
+                settle: Duration::from_secs(a.settle),
+            };
+            let moto = waybill::testing::Moto::start().await?;
+            let mut stack_opts = waybill_e2e::chaos::stack_options(&opts);
+            stack_opts.moto_endpoint = Some(moto.endpoint().to_owned());
+            let stack = Stack::start(stack_opts).await?;
+            let outcome = waybill_e2e::chaos::run(&stack, &opts).await?;
+            stack.shutdown().await;
+            drop(moto);
+            println!("{}", waybill_e2e::chaos::report(&outcome));
+            if !outcome.ok() {
                 std::process::exit(1);
             }
             Ok(())
