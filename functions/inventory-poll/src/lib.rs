@@ -155,14 +155,21 @@ impl App {
             .await
             .map_err(|e| Box::new(PollError::Store(e)))?;
 
-        let positions = wms.inventory(&code).await.map_err(|e| Box::new(PollError::Wms(e)))?;
+        let positions = wms
+            .inventory(&code)
+            .await
+            .map_err(|e| Box::new(PollError::Wms(e)))?
+            .positions;
         r.read = positions.len();
-        let previous = self
+        let previous: std::collections::HashMap<String, String> = self
             .ports
             .positions
             .load(&scope)
             .await
-            .map_err(|e| Box::new(PollError::Store(e)))?;
+            .map_err(|e| Box::new(PollError::Store(e)))?
+            .into_iter()
+            .map(|(k, p)| (k, p.fingerprint))
+            .collect();
 
         // Map to Salesforce naming and fingerprint each position.
         let mut current: BTreeMap<String, (InventoryRecord, String)> = BTreeMap::new();
@@ -207,7 +214,13 @@ impl App {
             let mut accepted = Vec::new();
             for ((rec, fp), outcome) in changed.iter().zip(outcomes) {
                 match outcome {
-                    Ok(_) => accepted.push((rec.key.clone(), fp.clone())),
+                    Ok(_) => accepted.push((
+                        rec.key.clone(),
+                        waybill::ports::SentPosition {
+                            fingerprint: fp.clone(),
+                            wms: None,
+                        },
+                    )),
                     Err(errors) => {
                         r.rejected += 1;
                         warn!(key = %rec.key, errors = ?errors.iter().map(|e| &e.code).collect::<Vec<_>>(), "position rejected by salesforce");
