@@ -111,12 +111,12 @@ pub struct MappingIssue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardTrip {
-    /// Positions Salesforce holds that this poll would set to zero.
+    /// Positions Salesforce holds with stock that this poll would set to zero.
     pub would_zero: usize,
-    /// Positions Salesforce holds whose WMS SKU is still listed but no longer maps: they would stop
-    /// being updated.
+    /// Positions Salesforce holds with stock whose WMS SKU is still listed but no longer maps: they
+    /// would stop being updated.
     pub would_drop: usize,
-    /// Positions Salesforce holds for the warehouse (the base of the share).
+    /// Positions Salesforce holds with stock for the warehouse (the base of the share).
     pub positions: usize,
     /// (would_zero + would_drop) / positions.
     #[serde(with = "rust_decimal::serde::float")]
@@ -380,6 +380,7 @@ impl App {
         // (leave it, count it), or simply not read this time (leave it).
         let mut zeros: Vec<Outgoing> = Vec::new();
         let mut dropped = 0usize;
+        let mut dropped_with_stock = 0usize;
         for (key, sent) in &previous {
             if current.contains_key(key) {
                 continue;
@@ -392,6 +393,7 @@ impl App {
             if listed.contains(&wms.sku) {
                 if unmapped.contains(&wms.sku) {
                     dropped += 1;
+                    dropped_with_stock += usize::from(!is_zero_fingerprint(&sent.fingerprint));
                     warn!(position.key = %key, wms_sku = %wms.sku, "position kept as it is: its WMS SKU no longer maps");
                 }
                 continue;
@@ -444,7 +446,13 @@ impl App {
             .filter(|o| o.record.position.on_hand.value().is_zero())
             .count();
 
-        if let Some(mut trip) = self.guard(would_zero, dropped, previous.len()) {
+        // The guard's base is what Salesforce holds with stock: positions already at zero cannot be
+        // lost again, and counting them would dilute the share of real stock a poll is about to wipe.
+        let with_stock = previous
+            .values()
+            .filter(|p| !is_zero_fingerprint(&p.fingerprint))
+            .count();
+        if let Some(mut trip) = self.guard(would_zero, dropped_with_stock, with_stock) {
             warn!(
                 guard.would_zero = trip.would_zero,
                 guard.would_drop = trip.would_drop,
@@ -531,8 +539,8 @@ impl App {
         Ok(r)
     }
 
-    /// The guard: `Some` when zeroing plus orphaning would exceed the configured share of what
-    /// Salesforce holds. An empty snapshot (first run) has nothing to lose.
+    /// The guard: `Some` when zeroing plus orphaning would exceed the configured share of the positions
+    /// Salesforce holds with stock. An empty snapshot (first run) has nothing to lose.
     fn guard(&self, would_zero: usize, would_drop: usize, positions: usize) -> Option<GuardTrip> {
         if positions == 0 {
             return None;

@@ -387,7 +387,7 @@ async fn the_guard_trips_above_the_share_and_sends_nothing() {
     assert!(wh(&within).get("guardTripped").is_none(), "{within}");
     assert_eq!(wh(&within)["zeroed"], 1);
     assert_eq!(on_hand(&h, "SKU-5"), Some(0.0));
-    // When two more leave at once: 2 of 5 is 40%
+    // When two more leave at once: 2 of the 4 positions still holding stock is 50%
     remove_stock(&h, "SKU-3");
     remove_stock(&h, "SKU-4");
     let mark = h.watermarks.get(STREAM).await.expect("get");
@@ -396,7 +396,7 @@ async fn the_guard_trips_above_the_share_and_sends_nothing() {
     // Then the guard trips with the numbers, nothing is sent, and the watermark holds
     assert_eq!(
         wh(&tripped)["guardTripped"],
-        json!({"wouldZero": 2, "wouldDrop": 0, "positions": 5, "share": 0.4, "maxShare": 0.2, "overridden": false}),
+        json!({"wouldZero": 2, "wouldDrop": 0, "positions": 4, "share": 0.5, "maxShare": 0.2, "overridden": false}),
         "{tripped}"
     );
     assert_eq!(wh(&tripped)["accepted"], 0);
