@@ -18,7 +18,7 @@ use crate::mapping::MappingTables;
 use crate::ports::{
     Advance, Begin, IdempotencyError, IdempotencyKey, IdempotencyStore, LockRequest, MappingSource, OrderState,
     OrderStateStore, OutboundMessage, PositionStore, PublishFailure, QueueError, QueuePublisher, RateGate, Saved,
-    SecretError, SecretProvider, StoreError, WatermarkStore, WmsRef, WmsSystem, XrefStore,
+    SecretError, SecretProvider, SentPosition, StoreError, WatermarkStore, WmsRef, WmsSystem, XrefStore,
 };
 
 /// The error a fake returns (as a source) when told to fail.
@@ -363,7 +363,7 @@ impl WatermarkStore for MemoryWatermarks {
 /// `PositionStore` in memory.
 #[derive(Debug, Default)]
 pub struct MemoryPositions {
-    scopes: Mutex<HashMap<String, HashMap<String, String>>>,
+    scopes: Mutex<HashMap<String, HashMap<String, SentPosition>>>,
     faults: Faults,
 }
 
@@ -373,9 +373,17 @@ impl MemoryPositions {
         Self::default()
     }
 
-    /// The fingerprints of a scope.
-    pub fn snapshot(&self, scope: &str) -> HashMap<String, String> {
+    /// The positions of a scope.
+    pub fn snapshot(&self, scope: &str) -> HashMap<String, SentPosition> {
         lock(&self.scopes).get(scope).cloned().unwrap_or_default()
+    }
+
+    /// Replaces one position as is (test setup, e.g. an item saved before the WMS identity existed).
+    pub fn put(&self, scope: &str, key: &str, sent: SentPosition) {
+        lock(&self.scopes)
+            .entry(scope.to_owned())
+            .or_default()
+            .insert(key.to_owned(), sent);
     }
 
     /// The next `n` calls fail with `StoreError::Unavailable`.
@@ -386,17 +394,17 @@ impl MemoryPositions {
 
 #[async_trait]
 impl PositionStore for MemoryPositions {
-    async fn load(&self, scope: &str) -> Result<HashMap<String, String>, StoreError> {
+    async fn load(&self, scope: &str) -> Result<HashMap<String, SentPosition>, StoreError> {
         store_fault(&self.faults)?;
         Ok(self.snapshot(scope))
     }
 
-    async fn save(&self, scope: &str, entries: &[(String, String)]) -> Result<(), StoreError> {
+    async fn save(&self, scope: &str, entries: &[(String, SentPosition)]) -> Result<(), StoreError> {
         store_fault(&self.faults)?;
         let mut scopes = lock(&self.scopes);
         let stored = scopes.entry(scope.to_owned()).or_default();
-        for (key, fingerprint) in rules::dedupe_last_wins(entries) {
-            stored.insert(key.to_owned(), fingerprint.to_owned());
+        for (key, sent) in rules::dedupe_last_wins(entries) {
+            stored.insert(key.to_owned(), sent.clone());
         }
         Ok(())
     }
@@ -741,7 +749,15 @@ mod tests {
     #[tokio::test]
     async fn the_position_fake_merges_saves_with_the_last_fingerprint_winning() {
         let store = MemoryPositions::new();
-        let e = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let e = |k: &str, v: &str| {
+            (
+                k.to_owned(),
+                SentPosition {
+                    fingerprint: v.to_owned(),
+                    wms: None,
+                },
+            )
+        };
         store
             .save("logiwa#WH1", &[e("a", "1"), e("b", "1"), e("a", "2")])
             .await
@@ -749,7 +765,7 @@ mod tests {
         store.save("logiwa#WH1", &[e("c", "1")]).await.expect("save");
         let loaded = store.load("logiwa#WH1").await.expect("load");
         assert_eq!(loaded.len(), 3);
-        assert_eq!(loaded.get("a").map(String::as_str), Some("2"));
+        assert_eq!(loaded.get("a").map(|p| p.fingerprint.as_str()), Some("2"));
         assert!(store.load("other").await.expect("load").is_empty());
     }
 

@@ -228,6 +228,16 @@ impl MappingTables {
         Ok((UnitOfMeasure::parse(&source)?, factor))
     }
 
+    /// Source SKU → WMS SKU (the direction orders go). Inventory uses it to work out which WMS SKU an old
+    /// snapshot entry came from when the entry predates the recorded WMS identity.
+    ///
+    /// # Errors
+    /// `Missing` when the table has no entry and is not passthrough; `Invalid` when the target is no SKU.
+    pub fn wms_sku(&self, source_sku: &Sku) -> Result<Sku, MappingError> {
+        let target = self.require(TableName::Sku, source_sku.as_str(), "sku".into())?;
+        Ok(Sku::parse(&target.value)?)
+    }
+
     /// Maps a canonical order into one WMS's codes.
     ///
     /// # Errors

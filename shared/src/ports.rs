@@ -273,20 +273,40 @@ pub trait WatermarkStore: Send + Sync {
     async fn advance(&self, stream: &str, to: OffsetDateTime) -> Result<Advance, StoreError>;
 }
 
+/// The WMS-side identity a position was read under: its WMS SKU and WMS warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WmsPositionId {
+    /// SKU in WMS naming.
+    pub sku: Sku,
+    /// Warehouse in WMS naming.
+    pub location: LocationCode,
+}
+
+/// What the snapshot remembers about one position Salesforce accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentPosition {
+    /// What was sent, as `<hash>|<unit>` (quantities and unit; see inventory-poll).
+    pub fingerprint: String,
+    /// Where it came from in the WMS, so "has it vanished?" is asked of the WMS listing itself, not of
+    /// what happened to map this time. `None` for snapshot items saved before this was recorded.
+    pub wms: Option<WmsPositionId>,
+}
+
 /// The last inventory positions accepted by Salesforce, so only changes are sent.
 #[async_trait]
 pub trait PositionStore: Send + Sync {
-    /// All fingerprints for a scope (e.g. `logiwa#WH1`), keyed by position key (`<sku>#<location>`).
+    /// Every position of a scope (e.g. `logiwa#WH1`), keyed by position key (`<location>#<sku>`,
+    /// Salesforce naming). Items saved before the WMS identity was recorded load with `wms: None`.
     ///
     /// # Errors
-    /// `Unavailable`.
-    async fn load(&self, scope: &str) -> Result<HashMap<String, String>, StoreError>;
+    /// `Malformed` when an item cannot be decoded; `Unavailable` otherwise.
+    async fn load(&self, scope: &str) -> Result<HashMap<String, SentPosition>, StoreError>;
 
-    /// Records fingerprints of positions Salesforce accepted.
+    /// Records positions Salesforce accepted (the last entry wins when a key repeats).
     ///
     /// # Errors
     /// `Unavailable` (the next poll then resends those positions, which is harmless: upserts).
-    async fn save(&self, scope: &str, entries: &[(String, String)]) -> Result<(), StoreError>;
+    async fn save(&self, scope: &str, entries: &[(String, SentPosition)]) -> Result<(), StoreError>;
 }
 
 /// Where the mapping tables (SKU, unit, warehouse, carrier) live.
@@ -985,9 +1005,96 @@ pub trait WmsConnector: Send + Sync {
     /// `NotFound` when the order does not exist; transient variants for retry.
     async fn shipments(&self, order: &WmsRef) -> Result<Vec<Shipment>, WmsError>;
 
-    /// Reads current stock for one warehouse, aggregated per SKU (WMS naming).
+    /// Reads current stock for one warehouse, aggregated per SKU (WMS naming), and says whether the
+    /// listing is complete: only a complete listing proves a SKU gone by leaving it out.
     ///
     /// # Errors
     /// Any `WmsError`.
-    async fn inventory(&self, warehouse: &LocationCode) -> Result<Vec<InventoryPosition>, WmsError>;
+    async fn inventory(&self, warehouse: &LocationCode) -> Result<InventoryListing, WmsError>;
+
+    /// Reads current stock of one SKU in one warehouse (WMS naming). A complete listing without a
+    /// position is the WMS positively reporting the SKU gone from that warehouse.
+    ///
+    /// The default reads the whole warehouse and keeps the SKU; connectors with a SKU filter override it.
+    ///
+    /// # Errors
+    /// Any `WmsError`.
+    async fn inventory_of(&self, warehouse: &LocationCode, sku: &Sku) -> Result<InventoryListing, WmsError> {
+        let listing = self.inventory(warehouse).await?;
+        Ok(InventoryListing {
+            positions: listing.positions.into_iter().filter(|p| &p.sku == sku).collect(),
+            completeness: listing.completeness,
+        })
+    }
+
+    /// The SKUs whose stock moved in a warehouse during `window`, from the WMS's transaction feed.
+    /// `Ok(None)` means this WMS has no such feed and every poll must list the warehouse in full.
+    ///
+    /// # Errors
+    /// Any `WmsError`.
+    async fn inventory_changes(
+        &self,
+        _warehouse: &LocationCode,
+        _window: &ChangeWindow,
+    ) -> Result<Option<InventoryChanges>, WmsError> {
+        Ok(None)
+    }
+}
+
+/// Whether a paged WMS read can be trusted to be whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completeness {
+    /// Every page was read, the rows add up to the total the WMS announced, and no page contradicted
+    /// another.
+    Complete,
+    /// Something did not add up (a short or empty page before the total, a total that changed between
+    /// pages, rows seen twice, a row that could not be attributed). Absence proves nothing.
+    Incomplete {
+        /// What did not add up, for logs and the poll report (no payload data).
+        reason: String,
+    },
+}
+
+impl Completeness {
+    /// True for `Complete`.
+    pub fn is_complete(&self) -> bool {
+        matches!(self, Self::Complete)
+    }
+}
+
+/// One read of a warehouse's (or one SKU's) stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryListing {
+    /// Per-SKU positions in WMS naming, sorted by SKU.
+    pub positions: Vec<InventoryPosition>,
+    /// Whether the read was whole.
+    pub completeness: Completeness,
+}
+
+/// The span of stock transactions one poll asks the WMS for, both ends inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeWindow {
+    /// Start (the last accepted watermark minus the overlap).
+    pub from: OffsetDateTime,
+    /// End (the poll's start).
+    pub to: OffsetDateTime,
+}
+
+impl ChangeWindow {
+    /// Whether a transaction stamped `at` belongs to the window. Connectors whose feed filters at a
+    /// coarser grain (e.g. whole days) read a wider range and keep the rows this accepts.
+    pub fn contains(&self, at: OffsetDateTime) -> bool {
+        self.from <= at && at <= self.to
+    }
+}
+
+/// What a WMS's transaction feed reported for one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryChanges {
+    /// WMS SKUs with at least one stock transaction in the window, sorted and without repeats.
+    pub skus: Vec<Sku>,
+    /// Transactions in the window (after the connector's own filtering).
+    pub transactions: usize,
+    /// Whether the feed was read whole. An incomplete feed may have missed SKUs.
+    pub completeness: Completeness,
 }

@@ -1,6 +1,7 @@
 //! Logiwa IO adapter: `WmsConnector` over the Open API v3.1 (wms-apis.md §1) — bearer token from
-//! `Authorize/token`, shipment orders, shipments read back from the order list, inventory paging — plus the
-//! inbound webhook parser in [`webhook`].
+//! `Authorize/token`, shipment orders, shipments read back from the order list, inventory paging with a
+//! verdict on whether the listing is whole, the `Report/TransactionHistory` change feed — plus the inbound
+//! webhook parser in [`webhook`].
 
 mod body;
 pub mod webhook;
@@ -19,12 +20,13 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use self::body::{ClientRef, InventoryTotals, OrderRow};
+use self::body::{ClientRef, InventoryTotals, ListKind, OrderRow, Paging, TransactionRow};
 use super::http_client::{Body, CallCounts, HttpClient, HttpSettings, Request, Response, SendError};
-use crate::domain::{InventoryPosition, LocationCode, Shipment, WmsOrderId};
+use crate::domain::{LocationCode, Shipment, Sku, WmsOrderId};
 use crate::lifecycle::{Side, Stage, StatusTable};
 use crate::ports::{
-    secret_json, ApiFieldError, SecretError, SecretProvider, WmsConnector, WmsError, WmsOrderRequest, WmsRef, WmsSystem,
+    secret_json, ApiFieldError, ChangeWindow, InventoryChanges, InventoryListing, SecretError, SecretProvider,
+    WmsConnector, WmsError, WmsOrderRequest, WmsRef, WmsSystem,
 };
 
 const SYSTEM: &str = "logiwa";
@@ -219,7 +221,7 @@ impl Logiwa {
     }
 
     /// API calls made so far, by endpoint family (`auth`, `shipmentorder/create`, `shipmentorder/list`,
-    /// `inventory/list`).
+    /// `inventory/list`, `report/transactionhistory`).
     pub fn call_counts(&self) -> CallCounts {
         self.http.counts()
     }
@@ -386,6 +388,29 @@ impl Logiwa {
         }
     }
 
+    /// One page of a `…/i/{index}/s/{size}` list. `None` is a 204: the spec documents it for GETs as
+    /// "successful, and there is no content in the response".
+    async fn page(
+        &self,
+        family: &'static str,
+        prefix: &str,
+        index: usize,
+        size: usize,
+        query: &[(&str, String)],
+    ) -> Result<Option<ListPage>, WmsError> {
+        let path = format!("{prefix}/i/{index}/s/{size}");
+        let resp = self.call(family, Method::GET, &path, query, None).await?;
+        if resp.status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        if !resp.status.is_success() {
+            return Err(error_from(&resp, prefix));
+        }
+        serde_json::from_slice(&resp.body)
+            .map(Some)
+            .map_err(|e| decode(format!("{prefix}: {e}")))
+    }
+
     async fn list(
         &self,
         family: &'static str,
@@ -394,12 +419,93 @@ impl Logiwa {
         size: usize,
         query: &[(&str, String)],
     ) -> Result<ListPage, WmsError> {
-        let path = format!("/v3.1/{resource}/list/i/{index}/s/{size}");
-        let resp = self.call(family, Method::GET, &path, query, None).await?;
-        if !resp.status.is_success() {
-            return Err(error_from(&resp, resource));
+        let page = self
+            .page(family, &format!("/v3.1/{resource}/list"), index, size, query)
+            .await?;
+        Ok(page.unwrap_or(ListPage {
+            data: Vec::new(),
+            total_count: Some(0),
+        }))
+    }
+
+    /// The warehouse filter: `WarehouseIdentifier.eq` for an identifier; for a code, none (rows are then
+    /// kept client-side by code) — the lists filter by identifier only (§1 "Inventory").
+    fn warehouse_filter<'a>(warehouse: &'a LocationCode, query: &mut Vec<(&str, String)>) -> Option<&'a str> {
+        match Uuid::parse_str(warehouse.as_str()) {
+            Ok(id) => {
+                query.push(("WarehouseIdentifier.eq", id.to_string()));
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    system = SYSTEM,
+                    "warehouse is a code, not an identifier: filtering rows client-side"
+                );
+                Some(warehouse.as_str())
+            }
         }
-        serde_json::from_slice(&resp.body).map_err(|e| decode(format!("{resource} list: {e}")))
+    }
+
+    /// Pages `Inventory/list` for a warehouse (optionally one SKU, `Sku.eq`), summing rows per SKU and
+    /// judging whether the listing is whole (see `body::Paging`, kind `Snapshot`).
+    async fn read_inventory(&self, warehouse: &LocationCode, sku: Option<&Sku>) -> Result<InventoryListing, WmsError> {
+        let account = self.account().await?;
+        let mut query = Vec::new();
+        let by_code = Self::warehouse_filter(warehouse, &mut query);
+        if let Some(c) = account.client.filter() {
+            query.push(("ClientIdentifier.eq", c));
+        }
+        if let Some(sku) = sku {
+            query.push(("Sku.eq", sku.as_str().to_owned()));
+        }
+        let size = self.config.page_size.clamp(1, MAX_PAGE_SIZE);
+        let mut totals = InventoryTotals::default();
+        let mut paging = Paging::new(ListKind::Snapshot, size);
+        let mut seen = std::collections::HashSet::new();
+        for index in 0.. {
+            let page = self
+                .page("inventory/list", "/v3.1/Inventory/list", index, size, &query)
+                .await?;
+            let no_content = page.is_none();
+            let page = page.unwrap_or(ListPage {
+                data: Vec::new(),
+                total_count: None,
+            });
+            let mut repeated = 0;
+            for row in &page.data {
+                let Value::Object(m) = row else {
+                    return Err(decode("inventory row is not an object"));
+                };
+                if let Some(id) = m.get("identifier").and_then(Value::as_str) {
+                    if !seen.insert(id.to_owned()) {
+                        repeated += 1;
+                        continue;
+                    }
+                }
+                if by_code.is_some_and(|code| m.get("warehouseCode").and_then(Value::as_str) != Some(code)) {
+                    continue;
+                }
+                // `Sku.eq` is an exact, case-sensitive match (§1 LQL); keep only that SKU regardless.
+                if sku.is_some_and(|s| m.get("productSku").and_then(Value::as_str) != Some(s.as_str())) {
+                    continue;
+                }
+                totals.add(m);
+            }
+            if !paging.page(page.data.len(), page.total_count, repeated, no_content) {
+                break;
+            }
+        }
+        let completeness = paging.finish();
+        if let crate::ports::Completeness::Incomplete { reason } = &completeness {
+            tracing::warn!(system = SYSTEM, reason = %reason, "inventory listing is not whole");
+        }
+        let positions = totals
+            .positions(warehouse, time::OffsetDateTime::now_utc())
+            .map_err(decode)?;
+        Ok(InventoryListing {
+            positions,
+            completeness,
+        })
     }
 
     /// Shipment-order list rows with this code (LQL `Code.eq`, case-sensitive, plus the client when known).
@@ -576,57 +682,88 @@ impl WmsConnector for Logiwa {
     }
 
     #[tracing::instrument(skip_all, fields(system = SYSTEM))]
-    async fn inventory(&self, warehouse: &LocationCode) -> Result<Vec<InventoryPosition>, WmsError> {
+    async fn inventory(&self, warehouse: &LocationCode) -> Result<InventoryListing, WmsError> {
+        self.read_inventory(warehouse, None).await
+    }
+
+    #[tracing::instrument(skip_all, fields(system = SYSTEM))]
+    async fn inventory_of(&self, warehouse: &LocationCode, sku: &Sku) -> Result<InventoryListing, WmsError> {
+        self.read_inventory(warehouse, Some(sku)).await
+    }
+
+    /// `GET /v3.1/Report/TransactionHistory/i/{i}/s/{s}?TransactionDate.bt=…` (§1 "Inventory", [SW]): the
+    /// filter takes whole days, so the days around the window are read and rows are kept by their own
+    /// `transactionDateTime`. A row with no readable time is kept (its SKU gets re-read: harmless); a row
+    /// with no SKU makes the feed incomplete, since the change cannot be attributed.
+    #[tracing::instrument(skip_all, fields(system = SYSTEM))]
+    async fn inventory_changes(
+        &self,
+        warehouse: &LocationCode,
+        window: &ChangeWindow,
+    ) -> Result<Option<InventoryChanges>, WmsError> {
         let account = self.account().await?;
-        let mut query = Vec::new();
-        // The list filters by warehouse identifier only (§1 "Inventory"); for a warehouse code we read the
-        // client's rows and keep those whose `warehouseCode` matches.
-        let by_code = match Uuid::parse_str(warehouse.as_str()) {
-            Ok(id) => {
-                query.push(("WarehouseIdentifier.eq", id.to_string()));
-                None
-            }
-            Err(_) => {
-                tracing::warn!(
-                    system = SYSTEM,
-                    "warehouse is a code, not an identifier: filtering rows client-side"
-                );
-                Some(warehouse.as_str())
-            }
-        };
+        let mut query = vec![("TransactionDate.bt", body::transaction_dates(window))];
+        let by_code = Self::warehouse_filter(warehouse, &mut query);
         if let Some(c) = account.client.filter() {
             query.push(("ClientIdentifier.eq", c));
         }
         let size = self.config.page_size.clamp(1, MAX_PAGE_SIZE);
-        let mut totals = InventoryTotals::default();
-        let mut read = 0u64;
+        let mut paging = Paging::new(ListKind::AppendOnly, size);
+        let mut seen = std::collections::HashSet::new();
+        let mut skus = std::collections::BTreeSet::new();
+        let mut transactions = 0usize;
         for index in 0.. {
-            let page = self.list("inventory/list", "Inventory", index, size, &query).await?;
-            let rows = page.data.len();
-            let mut new_rows = 0usize;
+            let page = self
+                .page(
+                    "report/transactionhistory",
+                    "/v3.1/Report/TransactionHistory",
+                    index,
+                    size,
+                    &query,
+                )
+                .await?;
+            let no_content = page.is_none();
+            let page = page.unwrap_or(ListPage {
+                data: Vec::new(),
+                total_count: None,
+            });
+            let mut repeated = 0;
             for row in &page.data {
-                let Value::Object(m) = row else {
-                    return Err(decode("inventory row is not an object"));
-                };
-                if by_code.is_some_and(|code| m.get("warehouseCode").and_then(Value::as_str) != Some(code)) {
-                    new_rows += 1;
+                let row: TransactionRow =
+                    serde_json::from_value(row.clone()).map_err(|e| decode(format!("transaction row: {e}")))?;
+                if let Some(key) = row.key() {
+                    if !seen.insert(key) {
+                        repeated += 1;
+                        continue;
+                    }
+                }
+                if by_code.is_some_and(|code| !row.touches(code)) {
                     continue;
                 }
-                if totals.add(m) {
-                    new_rows += 1;
+                if row.at().is_some_and(|at| !window.contains(at)) {
+                    continue;
+                }
+                match row.product_sku.as_deref().map(Sku::parse) {
+                    Some(Ok(sku)) => {
+                        skus.insert(sku);
+                        transactions += 1;
+                    }
+                    _ => paging.fail(format!("page {index} has a transaction without a usable productSKU")),
                 }
             }
-            read += rows as u64;
-            // `i` is read as a page number (every spec example uses i/0). Stop on a short page, on the total,
-            // or when a page brings nothing new (guards against an index that turns out to be a row offset).
-            let done = rows < size || page.total_count.is_some_and(|t| read >= t) || new_rows == 0;
-            if done {
+            if !paging.page(page.data.len(), page.total_count, repeated, no_content) {
                 break;
             }
         }
-        totals
-            .positions(warehouse, time::OffsetDateTime::now_utc())
-            .map_err(decode)
+        let completeness = paging.finish();
+        if let crate::ports::Completeness::Incomplete { reason } = &completeness {
+            tracing::warn!(system = SYSTEM, reason = %reason, "transaction history is not whole");
+        }
+        Ok(Some(InventoryChanges {
+            skus: skus.into_iter().collect(),
+            transactions,
+            completeness,
+        }))
     }
 }
 

@@ -4,7 +4,9 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use waybill::domain::{Address, CurrencyCode, LocationCode, SalesforceId, Sku, UnitOfMeasure, WmsOrderId};
-use waybill::ports::{WmsConnector, WmsError, WmsOrderLine, WmsOrderRequest, WmsRef, WmsSystem};
+use waybill::ports::{
+    ChangeWindow, Completeness, WmsConnector, WmsError, WmsOrderLine, WmsOrderRequest, WmsRef, WmsSystem,
+};
 use waybill_simulators::logiwa::{InventorySeed, ShipLine, ShipPackage, ShipRequest};
 use waybill_simulators::FaultRule;
 
@@ -297,13 +299,15 @@ async fn inventory_pages_past_200_rows_and_aggregates_per_sku() {
     }
     assert_eq!(st.inventory_rows().len(), 250);
     // When the warehouse inventory is read
-    let positions = lw
+    let listing = lw
         .client
         .inventory(&LocationCode::parse(&lw.warehouse.to_string()).expect("wh"))
         .await
         .expect("inventory");
-    // Then every row was read (two pages) and summed per SKU
+    // Then every row was read (two pages), the listing is whole, and rows are summed per SKU
     assert_eq!(lw.client.call_counts().family("inventory/list"), 2);
+    assert_eq!(listing.completeness, Completeness::Complete);
+    let positions = listing.positions;
     assert_eq!(positions.len(), 2);
     let sku1 = &positions[0];
     assert_eq!(sku1.sku.as_str(), "SKU-1");
@@ -334,11 +338,14 @@ async fn inventory_by_warehouse_code_keeps_only_that_warehouse() {
         })
         .expect("row");
     // When WH1 is read by code
-    let positions = lw
+    let listing = lw
         .client
         .inventory(&LocationCode::parse("WH1").expect("wh"))
         .await
         .expect("inventory");
+    // Then the listing is whole (rows of WH2 count towards totalCount, then are dropped)
+    assert_eq!(listing.completeness, Completeness::Complete);
+    let positions = listing.positions;
     // Then only WH1's 40 units count
     assert_eq!(positions.len(), 1);
     assert_eq!(positions[0].on_hand.value(), Decimal::from(40));
@@ -375,4 +382,193 @@ async fn no_retry_starts_when_it_cannot_finish_before_the_deadline() {
         Err(WmsError::Transport { .. })
     ));
     assert_eq!(client.call_counts().family("shipmentorder/list"), 1);
+}
+
+fn warehouse(lw: &Lw) -> LocationCode {
+    LocationCode::parse(&lw.warehouse.to_string()).expect("wh")
+}
+
+fn add_sku(lw: &Lw, sku: &str, location: &str, qty: i64) {
+    lw.state()
+        .add_product(waybill_simulators::logiwa::ProductSeed {
+            identifier: None,
+            client_identifier: lw.client_id,
+            sku: sku.into(),
+            name: None,
+            pack_types: vec!["Unit".into()],
+        })
+        .expect("product");
+    lw.state()
+        .add_inventory(InventorySeed {
+            identifier: None,
+            client_identifier: lw.client_id,
+            warehouse_identifier: lw.warehouse,
+            sku: sku.into(),
+            location_code: location.into(),
+            quantity: qty,
+            allocated: 0,
+            license_plate_number: None,
+            lot_batch_number: None,
+            pack_type: None,
+            inventory_status_id: None,
+        })
+        .expect("row");
+}
+
+#[tokio::test]
+async fn a_page_shorter_than_its_total_makes_the_listing_incomplete() {
+    // Given three SKUs, and a Logiwa whose page comes back with one row while totalCount says three
+    let lw = logiwa().await;
+    add_sku(&lw, "SKU-2", "B-01", 5);
+    add_sku(&lw, "SKU-3", "B-02", 7);
+    lw.state()
+        .add_fault(FaultRule::truncate_list(1).path_contains("/Inventory/list").times(1));
+    // When the warehouse is read
+    let listing = lw.client.inventory(&warehouse(&lw)).await.expect("inventory");
+    // Then the listing says it is not whole, and why
+    assert!(
+        matches!(&listing.completeness, Completeness::Incomplete { reason } if reason.contains("totalCount is 3")),
+        "{:?}",
+        listing.completeness
+    );
+    // And read again without the fault, it is whole
+    let again = lw.client.inventory(&warehouse(&lw)).await.expect("inventory");
+    assert_eq!(again.completeness, Completeness::Complete);
+    assert_eq!(again.positions.len(), 3);
+}
+
+#[tokio::test]
+async fn an_empty_page_that_contradicts_its_total_is_incomplete_but_no_content_is_an_empty_warehouse() {
+    let lw = logiwa().await;
+    // An empty page whose totalCount says 3: not "the warehouse is empty"
+    lw.state().add_fault(
+        FaultRule::status(200)
+            .path_contains("/Inventory/list")
+            .with_body(serde_json::json!({"data": [], "totalCount": 3}))
+            .times(1),
+    );
+    let contradicted = lw.client.inventory(&warehouse(&lw)).await.expect("inventory");
+    assert!(contradicted.positions.is_empty());
+    assert!(!contradicted.completeness.is_complete());
+    // A 204 on the first page: the spec's "successful, no content", i.e. nothing in stock
+    lw.state()
+        .add_fault(FaultRule::status(204).path_contains("/Inventory/list").times(1));
+    let none = lw.client.inventory(&warehouse(&lw)).await.expect("inventory");
+    assert!(none.positions.is_empty());
+    assert_eq!(none.completeness, Completeness::Complete);
+}
+
+#[tokio::test]
+async fn one_sku_is_read_with_a_sku_filter_and_an_empty_whole_answer_means_gone() {
+    // Given SKU-1 in stock and SKU-2 removed from the warehouse
+    let lw = logiwa().await;
+    add_sku(&lw, "SKU-2", "B-01", 5);
+    lw.state()
+        .remove_inventory(waybill_simulators::logiwa::RemoveRequest {
+            client_identifier: None,
+            warehouse_identifier: lw.warehouse,
+            sku: "SKU-2".into(),
+            location_code: None,
+            reason: None,
+        })
+        .expect("removed");
+    // When each is read on its own
+    let one = lw
+        .client
+        .inventory_of(&warehouse(&lw), &Sku::parse("SKU-1").expect("sku"))
+        .await
+        .expect("read");
+    let gone = lw
+        .client
+        .inventory_of(&warehouse(&lw), &Sku::parse("SKU-2").expect("sku"))
+        .await
+        .expect("read");
+    // Then SKU-1 has its 40 and SKU-2 is positively reported gone: a whole listing without it
+    assert_eq!(one.positions.len(), 1);
+    assert_eq!(one.positions[0].on_hand.value(), Decimal::from(40));
+    assert_eq!(gone.completeness, Completeness::Complete);
+    assert!(gone.positions.is_empty());
+    // And the calls filtered by SKU
+    let queries: Vec<String> = lw
+        .state()
+        .requests()
+        .into_iter()
+        .filter(|r| r.family == "inventory.list")
+        .map(|r| r.query)
+        .collect();
+    assert!(queries.iter().any(|q| q.contains("Sku.eq=SKU-1")), "{queries:?}");
+    assert!(queries.iter().any(|q| q.contains("Sku.eq=SKU-2")), "{queries:?}");
+}
+
+#[tokio::test]
+async fn the_change_feed_asks_for_whole_days_and_keeps_only_transactions_inside_the_window() {
+    // Given stock movements today: the seed's receipt of SKU-1 and a new SKU-2
+    let lw = logiwa().await;
+    add_sku(&lw, "SKU-2", "B-01", 5);
+    let now = time::OffsetDateTime::now_utc();
+    let window = ChangeWindow {
+        from: now - time::Duration::minutes(5),
+        to: now + time::Duration::seconds(1),
+    };
+    // When the feed is read for a window around now
+    let changes = lw
+        .client
+        .inventory_changes(&warehouse(&lw), &window)
+        .await
+        .expect("feed")
+        .expect("logiwa has a feed");
+    // Then both SKUs changed, and the feed is whole
+    assert_eq!(
+        changes.skus.iter().map(Sku::as_str).collect::<Vec<_>>(),
+        vec!["SKU-1", "SKU-2"]
+    );
+    assert_eq!(changes.transactions, 2);
+    assert_eq!(changes.completeness, Completeness::Complete);
+    // And the request carried whole days only (the filter is typed `date`), around today
+    let sent = lw.state().requests().pop().expect("request");
+    assert_eq!(sent.family, "report.transactionhistory");
+    let bt = sent
+        .query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("TransactionDate.bt="))
+        .expect("date filter");
+    assert!(bt.len() == 21 && !bt.contains('T'), "{bt}");
+    // When the window lies an hour ahead (same days on the server's side)
+    let later = ChangeWindow {
+        from: now + time::Duration::hours(1),
+        to: now + time::Duration::hours(2),
+    };
+    let none = lw
+        .client
+        .inventory_changes(&warehouse(&lw), &later)
+        .await
+        .expect("feed")
+        .expect("feed");
+    // Then the rows the day filter returned are dropped by their own time
+    assert!(none.skus.is_empty(), "{:?}", none.skus);
+    assert_eq!(none.completeness, Completeness::Complete);
+}
+
+#[tokio::test]
+async fn a_change_feed_page_shorter_than_its_total_is_incomplete() {
+    let lw = logiwa().await;
+    add_sku(&lw, "SKU-2", "B-01", 5);
+    lw.state().add_fault(
+        FaultRule::truncate_list(0)
+            .path_contains("/Report/TransactionHistory")
+            .times(1),
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let window = ChangeWindow {
+        from: now - time::Duration::minutes(5),
+        to: now,
+    };
+    let changes = lw
+        .client
+        .inventory_changes(&warehouse(&lw), &window)
+        .await
+        .expect("feed")
+        .expect("feed");
+    assert!(changes.skus.is_empty());
+    assert!(!changes.completeness.is_complete(), "{:?}", changes.completeness);
 }

@@ -443,3 +443,113 @@ async fn webhook_subscriptions_validate_and_can_be_listed_and_removed() {
     assert_eq!(del.status, 200);
     assert_eq!(lw.get("Webhook/list").await.body["totalCount"], json!(0));
 }
+
+fn today() -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::now_utc().date().format(&fmt).expect("date")
+}
+
+#[tokio::test]
+async fn every_stock_change_is_listed_in_the_transaction_history_newest_first() {
+    // Given the demo seed (a receipt of 40 SKU-1) and a shipped order
+    let lw = Lw::start_default().await;
+    assert_eq!(lw.post("ShipmentOrder/create", &Lw::order("FO-T", 3)).await.status, 201);
+    lw.state().ship("FO-T", None, ShipRequest::default()).expect("ship");
+    // And an adjustment and a removal made by the warehouse
+    let wh = uuid::Uuid::parse_str(WAREHOUSE).expect("uuid");
+    lw.state()
+        .adjust_inventory(waybill_simulators::logiwa::AdjustRequest {
+            client_identifier: None,
+            warehouse_identifier: wh,
+            sku: "SKU-1".into(),
+            location_code: None,
+            delta: -2,
+            reason: Some("cycle count".into()),
+        })
+        .expect("adjust");
+    lw.state()
+        .remove_inventory(waybill_simulators::logiwa::RemoveRequest {
+            client_identifier: None,
+            warehouse_identifier: wh,
+            sku: "SKU-1".into(),
+            location_code: Some("A-01-01".into()),
+            reason: None,
+        })
+        .expect("remove");
+    // When today's history is listed
+    let day = today();
+    let r = lw
+        .get(&format!(
+            "Report/TransactionHistory/i/0/s/10?TransactionDate.bt={day},{day}&WarehouseIdentifier.eq={WAREHOUSE}"
+        ))
+        .await;
+    // Then it has the receipt, the shipment, the adjustment and the removal, newest first
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["totalCount"], json!(4));
+    let kinds: Vec<&str> = r.body["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|t| t["transactionTypeDefinition"].as_str().expect("type"))
+        .collect();
+    assert_eq!(kinds, vec!["Inventory Removal", "Adjustment", "Shipment", "Receive"]);
+    let shipment = &r.body["data"][2];
+    assert_eq!(shipment["productSKU"], json!("SKU-1"));
+    assert_eq!(shipment["shipmentOrderCode"], json!("FO-T"));
+    assert_eq!(shipment["fromLocationCode"], json!("A-01-01"));
+    assert_eq!(shipment["actionUOMQuantity"], json!(3));
+    assert!(shipment["transactionDateTime"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(r.body["data"][0]["actionUOMQuantity"], json!(35));
+    // And the removed row is gone from the inventory list
+    let inv = lw.get("Inventory/list/i/0/s/10?Sku.eq=SKU-1").await;
+    assert_eq!(inv.body["totalCount"], json!(0));
+}
+
+#[tokio::test]
+async fn the_transaction_date_filter_takes_whole_days_only_and_is_required() {
+    let lw = Lw::start_default().await;
+    // A datetime bound is refused: the spec types TransactionDate as a date
+    let precise = lw
+        .get("Report/TransactionHistory/i/0/s/10?TransactionDate.bt=2026-11-23T10:00:00Z,2026-11-23T11:00:00Z")
+        .await;
+    assert_eq!(precise.status, 400);
+    assert!(precise.body["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("TransactionDate")));
+    // No date range at all is refused too
+    assert_eq!(lw.get("Report/TransactionHistory/i/0/s/10").await.status, 400);
+    // A day range in the past lists nothing; filters combine
+    let past = lw
+        .get("Report/TransactionHistory/i/0/s/10?TransactionDate.bt=2000-01-01,2000-01-02")
+        .await;
+    assert_eq!(past.body["totalCount"], json!(0));
+    let day = today();
+    let other_sku = lw
+        .get(&format!(
+            "Report/TransactionHistory/i/0/s/10?TransactionDate.bt={day},{day}&Sku.eq=OTHER&ClientIdentifier.eq={CLIENT}"
+        ))
+        .await;
+    assert_eq!(other_sku.body["totalCount"], json!(0));
+    // And the request log shows what was asked, for client tests to assert on
+    let last = lw.state().requests().pop().expect("logged");
+    assert_eq!(last.family, "report.transactionhistory");
+    assert!(last.query.contains("Sku.eq=OTHER"), "{}", last.query);
+}
+
+#[tokio::test]
+async fn a_truncated_list_page_keeps_its_total() {
+    let lw = Lw::start_default().await;
+    lw.state().add_fault(
+        waybill_simulators::FaultRule::truncate_list(0)
+            .path_contains("/Inventory/list")
+            .times(1),
+    );
+    let short = lw.get("Inventory/list/i/0/s/10").await;
+    assert_eq!(short.status, 200);
+    assert_eq!(short.body["data"], json!([]));
+    assert_eq!(short.body["totalCount"], json!(1));
+    let whole = lw.get("Inventory/list/i/0/s/10").await;
+    assert_eq!(whole.body["data"].as_array().map(Vec::len), Some(1));
+}

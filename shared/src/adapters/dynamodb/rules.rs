@@ -199,15 +199,15 @@ pub fn advances(current_ms: Option<i64>, new_ms: i64) -> bool {
 // Inventory snapshots
 // ---------------------------------------------------------------------------------------------
 
-/// Drops repeated position keys, keeping the last fingerprint (a batch write rejects duplicate keys, and
+/// Drops repeated position keys, keeping the last value (a batch write rejects duplicate keys, and
 /// "last write wins" is what sequential puts would do).
-pub fn dedupe_last_wins(entries: &[(String, String)]) -> Vec<(&str, &str)> {
+pub fn dedupe_last_wins<V>(entries: &[(String, V)]) -> Vec<(&str, &V)> {
     let last: HashMap<&str, usize> = entries.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i)).collect();
     entries
         .iter()
         .enumerate()
         .filter(|(i, (k, _))| last.get(k.as_str()) == Some(i))
-        .map(|(_, (k, v))| (k.as_str(), v.as_str()))
+        .map(|(_, (k, v))| (k.as_str(), v))
         .collect()
 }
 
@@ -424,6 +424,10 @@ mod tests {
     fn repeated_position_keys_keep_only_the_last_fingerprint() {
         let e = |k: &str, v: &str| (k.to_owned(), v.to_owned());
         let entries = vec![e("a", "1"), e("b", "1"), e("a", "2"), e("c", "1")];
-        assert_eq!(dedupe_last_wins(&entries), vec![("b", "1"), ("a", "2"), ("c", "1")]);
+        let kept: Vec<(&str, &str)> = dedupe_last_wins(&entries)
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str()))
+            .collect();
+        assert_eq!(kept, vec![("b", "1"), ("a", "2"), ("c", "1")]);
     }
 }

@@ -1,5 +1,6 @@
 //! Pure conversions for the Logiwa adapter: the `ShipmentOrderCreateApiRequest` body, list rows → canonical
-//! `Shipment`s, inventory rows → per-SKU positions, and field names out of `OpenAPIExceptionMessage`s
+//! `Shipment`s, inventory rows → per-SKU positions, transaction-history rows → changed SKUs, the paging
+//! checks that decide whether a listing is whole, and field names out of `OpenAPIExceptionMessage`s
 //! (wms-apis.md §1 "Create an order", "Shipments", "Inventory", "Rate limits and errors").
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +20,7 @@ use crate::domain::{
     Address, CarrierCode, CurrencyCode, InventoryPosition, LocationCode, Package, Quantity, Shipment, ShippedLine, Sku,
     TrackingNumber, UnitOfMeasure, WmsOrderId,
 };
-use crate::ports::{ApiFieldError, WmsOrderRequest};
+use crate::ports::{ApiFieldError, ChangeWindow, Completeness, WmsOrderRequest};
 
 /// wms-apis.md §1: `currencyId` enum (0 None, 1 USD, … 17 MAD).
 const CURRENCIES: [&str; 17] = [
@@ -538,6 +539,175 @@ impl InventoryTotals {
     }
 }
 
+/// How a paged list behaves while we read it, which decides what "whole" means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListKind {
+    /// Rows change and disappear (stock per location): the total must not move between pages and no
+    /// row may show up twice, or rows shifted between pages and some were skipped.
+    Snapshot,
+    /// Rows are only ever added (transaction history): an insertion pushes later rows one place on,
+    /// so it can repeat a row across a page boundary but never skip one. The total may grow; it must
+    /// never shrink, since only a removal can make us skip.
+    AppendOnly,
+}
+
+/// More pages than this in one read means paging is not ending (e.g. `i` read as a row offset).
+const MAX_PAGES: usize = 1000;
+
+/// Follows one paged read and decides whether it was whole (wms-apis.md §1: paging is
+/// `/i/{startIndex}/s/{pageSize}`, answers are `{data, totalCount}`; `totalCount` is a non-nullable
+/// int32 in every `…ListListingResponse` schema).
+#[derive(Debug)]
+pub(crate) struct Paging {
+    kind: ListKind,
+    size: usize,
+    pages: usize,
+    read: u64,
+    total: Option<u64>,
+    problem: Option<String>,
+}
+
+impl Paging {
+    pub(crate) fn new(kind: ListKind, size: usize) -> Self {
+        Self {
+            kind,
+            size,
+            pages: 0,
+            read: 0,
+            total: None,
+            problem: None,
+        }
+    }
+
+    /// Marks the read incomplete (e.g. a row that cannot be attributed); the first reason is kept.
+    pub(crate) fn fail(&mut self, reason: String) {
+        self.problem.get_or_insert(reason);
+    }
+
+    /// Records one page: `rows` as answered, `total` its `totalCount` (`None` when absent),
+    /// `repeated` how many of its rows were already seen, `no_content` for a 204 answer (the spec's
+    /// "successful, no content" for a GET). Returns whether to read the next page.
+    pub(crate) fn page(&mut self, rows: usize, total: Option<u64>, repeated: usize, no_content: bool) -> bool {
+        let index = self.pages;
+        self.pages += 1;
+        if self.problem.is_some() {
+            return false;
+        }
+        let total = match (total, no_content) {
+            (Some(t), _) => t,
+            // An empty first page says there is nothing; a later one is only as good as the last total.
+            (None, true) if index == 0 => 0,
+            (None, true) => self.total.unwrap_or(0),
+            (None, false) => {
+                self.fail(format!("page {index} has no totalCount"));
+                return false;
+            }
+        };
+        if let Some(before) = self.total {
+            let moved = match self.kind {
+                ListKind::Snapshot => total != before,
+                ListKind::AppendOnly => total < before,
+            };
+            if moved {
+                self.fail(format!("totalCount went from {before} to {total} between pages"));
+                return false;
+            }
+        }
+        self.total = Some(total);
+        if repeated > 0 && self.kind == ListKind::Snapshot {
+            self.fail(format!(
+                "page {index} repeats {repeated} rows already read (the list shifted)"
+            ));
+            return false;
+        }
+        self.read += rows as u64;
+        if self.read > total {
+            self.fail(format!("{} rows read but totalCount is {total}", self.read));
+            return false;
+        }
+        if rows < self.size {
+            if self.read < total {
+                self.fail(format!(
+                    "page {index} has {rows} rows, but totalCount is {total} and only {} were read",
+                    self.read
+                ));
+            }
+            return false;
+        }
+        if self.read == total {
+            return false;
+        }
+        if self.pages >= MAX_PAGES {
+            self.fail(format!("paging did not end after {MAX_PAGES} pages"));
+            return false;
+        }
+        true
+    }
+
+    /// The verdict.
+    pub(crate) fn finish(self) -> Completeness {
+        match self.problem {
+            None => Completeness::Complete,
+            Some(reason) => Completeness::Incomplete { reason },
+        }
+    }
+}
+
+/// One `TransactionHistoryListGatewayQueryResponse` row, as far as change detection needs it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TransactionRow {
+    #[serde(default)]
+    pub transaction_detail_history_id: Option<i64>,
+    #[serde(default)]
+    pub action_identifier: Option<String>,
+    #[serde(default, rename = "productSKU")]
+    pub product_sku: Option<String>,
+    #[serde(default)]
+    pub transaction_date_time: Option<String>,
+    #[serde(default)]
+    pub from_warehouse_code: Option<String>,
+    #[serde(default)]
+    pub to_warehouse_code: Option<String>,
+}
+
+impl TransactionRow {
+    /// A key that is the same each time the row is read (for spotting repeats across pages).
+    pub(crate) fn key(&self) -> Option<String> {
+        self.transaction_detail_history_id
+            .map(|id| id.to_string())
+            .or_else(|| self.action_identifier.clone())
+    }
+
+    /// When it happened; `None` when absent or unreadable.
+    pub(crate) fn at(&self) -> Option<OffsetDateTime> {
+        self.transaction_date_time.as_deref().and_then(parse_logiwa_datetime)
+    }
+
+    /// Whether it touched the warehouse with this code (either side of a move).
+    pub(crate) fn touches(&self, warehouse_code: &str) -> bool {
+        [&self.from_warehouse_code, &self.to_warehouse_code]
+            .iter()
+            .any(|c| c.as_deref().map(str::trim) == Some(warehouse_code))
+    }
+}
+
+/// The `TransactionDate.bt` value for a window. The filter is typed `date` (whole days, `YYYY-MM-DD`;
+/// wms-apis.md §1 "Inventory" and "Rate limits and errors", [SW]), and the spec does not say in which
+/// time zone a tenant's days run: widening by a day on each side covers every offset from −12 h to
+/// +14 h. The caller then keeps only the rows whose `transactionDateTime` the window contains.
+pub(crate) fn transaction_dates(window: &ChangeWindow) -> String {
+    let day = format_description!("[year]-[month]-[day]");
+    let utc = |t: OffsetDateTime| t.to_offset(time::UtcOffset::UTC).date();
+    let from = utc(window.from).previous_day().unwrap_or(time::Date::MIN);
+    let to = utc(window.to).next_day().unwrap_or(time::Date::MAX);
+    format!(
+        "{},{}",
+        from.format(&day).unwrap_or_default(),
+        to.format(&day).unwrap_or_default()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,5 +868,110 @@ mod tests {
         assert_eq!(p[0].on_hand.value(), Decimal::from(15));
         assert_eq!(p[0].available.value(), Decimal::from(13));
         assert_eq!(p[0].as_of, time::macros::datetime!(2026-11-23 02:00 UTC));
+    }
+
+    #[test]
+    fn a_read_that_ends_on_its_total_is_complete() {
+        let mut p = Paging::new(ListKind::Snapshot, 2);
+        assert!(p.page(2, Some(3), 0, false));
+        assert!(!p.page(1, Some(3), 0, false));
+        assert_eq!(p.finish(), Completeness::Complete);
+        let mut exact = Paging::new(ListKind::Snapshot, 2);
+        assert!(exact.page(2, Some(4), 0, false));
+        assert!(
+            !exact.page(2, Some(4), 0, false),
+            "stops at the total without an empty page"
+        );
+        assert_eq!(exact.finish(), Completeness::Complete);
+    }
+
+    #[test]
+    fn a_short_or_empty_page_before_the_total_is_incomplete() {
+        let mut short = Paging::new(ListKind::Snapshot, 200);
+        assert!(!short.page(1, Some(3), 0, false));
+        assert!(!short.finish().is_complete());
+        let mut empty = Paging::new(ListKind::Snapshot, 2);
+        assert!(empty.page(2, Some(5), 0, false));
+        assert!(!empty.page(0, Some(5), 0, false));
+        assert!(matches!(empty.finish(), Completeness::Incomplete { reason } if reason.contains("page 1 has 0 rows")));
+        let mut late_204 = Paging::new(ListKind::Snapshot, 2);
+        assert!(late_204.page(2, Some(3), 0, false));
+        assert!(!late_204.page(0, None, 0, true));
+        assert!(!late_204.finish().is_complete());
+    }
+
+    #[test]
+    fn an_empty_first_page_with_no_content_is_a_complete_empty_list() {
+        let mut p = Paging::new(ListKind::Snapshot, 200);
+        assert!(!p.page(0, None, 0, true));
+        assert_eq!(p.finish(), Completeness::Complete);
+        let mut missing_total = Paging::new(ListKind::Snapshot, 200);
+        assert!(!missing_total.page(0, None, 0, false));
+        assert!(!missing_total.finish().is_complete());
+    }
+
+    #[test]
+    fn a_snapshot_whose_total_moves_or_rows_repeat_is_incomplete_but_a_growing_log_is_not() {
+        let mut moved = Paging::new(ListKind::Snapshot, 2);
+        assert!(moved.page(2, Some(5), 0, false));
+        assert!(!moved.page(2, Some(4), 0, false));
+        assert!(!moved.finish().is_complete());
+        let mut repeated = Paging::new(ListKind::Snapshot, 2);
+        assert!(repeated.page(2, Some(5), 0, false));
+        assert!(!repeated.page(2, Some(5), 1, false));
+        assert!(!repeated.finish().is_complete());
+        // A log that grew by one while we read: one row repeats, nothing is skipped.
+        let mut log = Paging::new(ListKind::AppendOnly, 2);
+        assert!(log.page(2, Some(3), 0, false));
+        assert!(!log.page(2, Some(4), 1, false));
+        assert_eq!(log.finish(), Completeness::Complete);
+        let mut shrunk = Paging::new(ListKind::AppendOnly, 2);
+        assert!(shrunk.page(2, Some(4), 0, false));
+        assert!(!shrunk.page(1, Some(3), 0, false));
+        assert!(!shrunk.finish().is_complete());
+    }
+
+    #[test]
+    fn transaction_rows_carry_their_sku_time_and_warehouse() {
+        let row: TransactionRow = serde_json::from_value(json!({
+            "transactionDetailHistoryId": 7, "productSKU": "SKU-1",
+            "transactionDateTime": "2026-11-23T10:00:00.123Z", "fromWarehouseCode": "WH1", "toWarehouseCode": null
+        }))
+        .expect("row");
+        assert_eq!(row.key().as_deref(), Some("7"));
+        assert_eq!(row.at(), Some(time::macros::datetime!(2026-11-23 10:00:00.123 UTC)));
+        assert!(row.touches("WH1") && !row.touches("WH2"));
+    }
+
+    #[test]
+    fn the_transaction_date_range_is_whole_days_widened_by_one_on_each_side() {
+        let w = ChangeWindow {
+            from: time::macros::datetime!(2026-11-23 23:58 UTC),
+            to: time::macros::datetime!(2026-11-24 00:03 UTC),
+        };
+        assert_eq!(transaction_dates(&w), "2026-11-22,2026-11-25");
+    }
+
+    proptest::proptest! {
+        /// Whatever time zone the tenant's days run in, every instant of the window falls on a day the
+        /// filter asks for, so filtering on the row's own time afterwards loses nothing.
+        #[test]
+        fn the_date_range_covers_the_window_in_any_tenant_time_zone(
+            from_s in 0i64..4_000_000_000,
+            len_s in 0i64..(3 * 86_400),
+            at_s in 0i64..(3 * 86_400),
+            offset_min in (-12i64 * 60)..=(14 * 60),
+        ) {
+            let from = OffsetDateTime::from_unix_timestamp(from_s).expect("in range");
+            let window = ChangeWindow { from, to: from + time::Duration::seconds(len_s) };
+            let at = from + time::Duration::seconds(at_s.min(len_s));
+            let value = transaction_dates(&window);
+            let (a, b) = value.split_once(',').expect("two dates");
+            let day = format_description!("[year]-[month]-[day]");
+            let (a, b) = (time::Date::parse(a, &day).expect("date"), time::Date::parse(b, &day).expect("date"));
+            let offset = time::UtcOffset::from_whole_seconds(i32::try_from(offset_min * 60).expect("fits")).expect("offset");
+            let local_day = at.to_offset(offset).date();
+            proptest::prop_assert!(a <= local_day && local_day <= b, "{value} misses {local_day} at {offset}");
+        }
     }
 }

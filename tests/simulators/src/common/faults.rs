@@ -1,4 +1,5 @@
-//! Fault rules: make matching requests fail, slow down, or fail after committing their write.
+//! Fault rules: make matching requests fail, slow down, fail after committing their write, or come back
+//! as a list page shorter than the total it claims.
 //!
 //! Rules are matched on method, a path substring and a substring of the query string or body, so a
 //! single record can be made to fail persistently (omit `times`) while everything else works.
@@ -24,6 +25,10 @@ pub enum FaultAction {
         #[serde(default = "default_commit_status")]
         status: u16,
     },
+    /// Run the request, then cut the `data` array of its JSON answer to the first `keep` rows and leave
+    /// `totalCount` as it was: a short (or, with `keep: 0`, empty) page that contradicts its own total,
+    /// as a list served from a lagging replica or a snapshot taken mid-update would look.
+    TruncateList { keep: usize },
 }
 
 fn default_commit_status() -> u16 {
@@ -67,6 +72,11 @@ impl FaultRule {
     /// Apply the write, then answer 500.
     pub fn commit_then_fail() -> Self {
         Self::with_action(FaultAction::CommitThenFail { status: 500 })
+    }
+
+    /// Answer with only the first `keep` rows of the list page, `totalCount` unchanged.
+    pub fn truncate_list(keep: usize) -> Self {
+        Self::with_action(FaultAction::TruncateList { keep })
     }
 
     fn with_action(action: FaultAction) -> Self {
@@ -153,6 +163,8 @@ pub struct FaultOutcome {
     pub fail_before: Option<(u16, Option<Value>)>,
     /// Run the request, then fail with this status.
     pub fail_after: Option<u16>,
+    /// Run the request, then keep only this many rows of its `data` array.
+    pub truncate_list: Option<usize>,
 }
 
 /// The ordered rule list of one simulator.
@@ -226,6 +238,14 @@ impl FaultSet {
                 FaultAction::CommitThenFail { status } => {
                     if out.fail_before.is_none() && out.fail_after.is_none() {
                         out.fail_after = Some(*status);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                FaultAction::TruncateList { keep } => {
+                    if out.truncate_list.is_none() {
+                        out.truncate_list = Some(*keep);
                         true
                     } else {
                         false
@@ -314,6 +334,22 @@ mod tests {
         assert!((140..=260).contains(&hits), "{hits} of 2000");
         assert_eq!(a, run(7));
         assert_ne!(a, run(8));
+    }
+
+    #[test]
+    fn a_truncating_rule_fires_alongside_latency_and_only_as_often_as_asked() {
+        let mut set = FaultSet::default();
+        set.add(FaultRule::truncate_list(1).path_contains("/Inventory/list").times(1));
+        let other = set.evaluate(&view("GET", "/v3.1/ShipmentOrder/list/i/0/s/10", ""));
+        let hit = set.evaluate(&view("GET", "/v3.1/Inventory/list/i/0/s/10", ""));
+        let spent = set.evaluate(&view("GET", "/v3.1/Inventory/list/i/0/s/10", ""));
+        assert_eq!(other.truncate_list, None);
+        assert_eq!(hit.truncate_list, Some(1));
+        assert_eq!(hit.fail_before, None);
+        assert_eq!(spent.truncate_list, None);
+        let rule: FaultRule =
+            serde_json::from_value(serde_json::json!({"action":{"kind":"truncateList","keep":0}})).expect("valid");
+        assert_eq!(rule.action, FaultAction::TruncateList { keep: 0 });
     }
 
     #[test]

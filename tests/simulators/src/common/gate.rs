@@ -43,7 +43,17 @@ pub async fn gate<H: SimHooks>(State(h): State<H>, req: Request, next: Next) -> 
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
     let family = h.family(&method, &path);
-    lock(h.stats()).record(family);
+    let query: String = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .unwrap_or_default();
+    lock(h.stats()).record_request(family, method.as_str(), &path, &query);
 
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -58,16 +68,6 @@ pub async fn gate<H: SimHooks>(State(h): State<H>, req: Request, next: Next) -> 
         return resp;
     }
 
-    let query: String = parts
-        .uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("&")
-        })
-        .unwrap_or_default();
     let body_text = String::from_utf8_lossy(&bytes);
     let outcome = lock(h.faults()).evaluate(&RequestView {
         method: method.as_str(),
@@ -91,6 +91,13 @@ pub async fn gate<H: SimHooks>(State(h): State<H>, req: Request, next: Next) -> 
             "injected failure after commit");
         return h.fault_response(status, None);
     }
+    let resp = match outcome.truncate_list {
+        Some(keep) if resp.status().is_success() => {
+            tracing::info!(sim = h.sim_name(), %method, path, family, keep, "injected short list page");
+            truncate_list(resp, keep).await
+        }
+        _ => resp,
+    };
     let status = resp.status();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     if status.is_server_error() {
@@ -99,6 +106,25 @@ pub async fn gate<H: SimHooks>(State(h): State<H>, req: Request, next: Next) -> 
         tracing::info!(sim = h.sim_name(), %method, path, family, status = status.as_u16(), elapsed_ms, "request");
     }
     resp
+}
+
+/// Cuts the `data` array of a JSON list answer to `keep` rows; anything else passes unchanged.
+async fn truncate_list(resp: Response, keep: usize) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return empty_response(500);
+    };
+    let mut value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    if let Some(Value::Array(rows)) = value.get_mut("data") {
+        rows.truncate(keep);
+    }
+    let mut out = json_response(parts.status.as_u16(), &value);
+    *out.headers_mut() = parts.headers;
+    out.headers_mut().remove(http::header::CONTENT_LENGTH);
+    out
 }
 
 /// A JSON response with a status.

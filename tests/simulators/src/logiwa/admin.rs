@@ -1,11 +1,11 @@
 //! `/__sim` admin routes for the Logiwa simulator: stats, reset, faults, seeding, and the
-//! warehouse's own actions (ship, change status).
+//! warehouse's own actions (ship, change status, adjust or remove stock), plus the transaction log.
 
 // Helpers return the ready-made error `Response` so handlers can bail out with `?`-like matches;
 // boxing it would only add noise on a test-side server.
 #![allow(clippy::result_large_err)]
 
-use super::{AdminError, InventorySeed, LogiwaState, ProductSeed, RateTier, ShipRequest};
+use super::{AdjustRequest, AdminError, InventorySeed, LogiwaState, ProductSeed, RateTier, RemoveRequest, ShipRequest};
 use crate::common::gate::json_response;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,6 +22,9 @@ pub(super) fn routes() -> Router<LogiwaState> {
         .route("/__sim/logiwa/clients", post(add_client).get(list_clients))
         .route("/__sim/logiwa/products", post(add_product).get(list_products))
         .route("/__sim/logiwa/inventory", post(add_inventory).get(list_inventory))
+        .route("/__sim/logiwa/inventory/adjust", post(adjust_inventory))
+        .route("/__sim/logiwa/inventory/remove", post(remove_inventory))
+        .route("/__sim/logiwa/transactions", get(list_transactions))
         .route("/__sim/logiwa/shipmentorders", get(list_orders))
         .route("/__sim/logiwa/shipmentorders/{code}/ship", post(ship))
         .route("/__sim/logiwa/shipmentorders/{code}/status", post(set_status))
@@ -122,6 +125,32 @@ async fn add_inventory(State(st): State<LogiwaState>, body: Bytes) -> Response {
         Ok(id) => json_response(201, &json!({"identifier": id})),
         Err(e) => admin_error(e),
     }
+}
+
+async fn adjust_inventory(State(st): State<LogiwaState>, body: Bytes) -> Response {
+    let b: AdjustRequest = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match st.adjust_inventory(b) {
+        Ok(v) => json_response(200, &v),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn remove_inventory(State(st): State<LogiwaState>, body: Bytes) -> Response {
+    let b: RemoveRequest = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match st.remove_inventory(b) {
+        Ok(v) => json_response(200, &v),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn list_transactions(State(st): State<LogiwaState>) -> Response {
+    json_response(200, &Value::Array(st.transactions()))
 }
 
 async fn list_inventory(State(st): State<LogiwaState>) -> Response {

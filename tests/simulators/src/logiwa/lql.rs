@@ -89,6 +89,26 @@ impl Filter {
             .collect()
     }
 
+    /// `bt=a,b` over a field the spec types `date` (e.g. `Report/TransactionHistory`'s
+    /// `TransactionDate`): both bounds must be `YYYY-MM-DD`, and whole days match, inclusive, in UTC.
+    /// A datetime bound is refused rather than read to the second: the spec documents day precision
+    /// here, and a real tenant may well truncate or reject anything finer (ASSUMPTION, see README).
+    pub fn matches_date_only(&self, actual: OffsetDateTime) -> Result<bool, String> {
+        let bad = || {
+            format!(
+                "Invalid filter value for {}: {} (expected YYYY-MM-DD,YYYY-MM-DD)",
+                self.field, self.value
+            )
+        };
+        if self.op != Op::Bt {
+            return Err(bad());
+        }
+        let (a, b) = self.value.split_once(',').ok_or_else(bad)?;
+        let (from, to) = (parse_date(a).ok_or_else(bad)?, parse_date(b).ok_or_else(bad)?);
+        let day = actual.to_offset(time::UtcOffset::UTC).date();
+        Ok(day >= from && day <= to)
+    }
+
     /// `bt=a,b` over dates (inclusive whole days) or datetimes; `gt`/`lt`... over one bound.
     pub fn matches_time(&self, actual: Option<OffsetDateTime>) -> Result<bool, String> {
         let bad = || format!("Invalid filter value for {}: {}", self.field, self.value);
@@ -163,6 +183,27 @@ mod tests {
         assert_eq!(f.matches_time(Some(datetime!(2026-11-01 00:00:00 UTC))), Ok(true));
         assert_eq!(f.matches_time(Some(datetime!(2026-11-03 00:00:00 UTC))), Ok(false));
         assert_eq!(f.matches_time(None), Ok(false));
+    }
+
+    #[test]
+    fn a_date_only_filter_matches_whole_days_and_refuses_datetimes() {
+        const DATES: &[FieldSpec] = &[FieldSpec {
+            name: "TransactionDate",
+            ops: &[Op::Bt],
+        }];
+        let f = parse(Some("TransactionDate.bt=2026-11-02,2026-11-02"), DATES)
+            .expect("valid")
+            .remove(0);
+        assert_eq!(f.matches_date_only(datetime!(2026-11-02 00:00:00 UTC)), Ok(true));
+        assert_eq!(f.matches_date_only(datetime!(2026-11-02 23:59:59.999 UTC)), Ok(true));
+        assert_eq!(f.matches_date_only(datetime!(2026-11-03 00:00:00 UTC)), Ok(false));
+        let precise = parse(
+            Some("TransactionDate.bt=2026-11-02T10:00:00Z,2026-11-02T11:00:00Z"),
+            DATES,
+        )
+        .expect("parses")
+        .remove(0);
+        assert!(precise.matches_date_only(datetime!(2026-11-02 10:30:00 UTC)).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Logiwa IO simulator (Open API v3.1): token auth, shipment orders, carrier labels, inventory,
-//! webhook subscriptions with real deliveries, the documented rate limits, and admin actions that
-//! play the warehouse (ship, change status).
+//! Logiwa IO simulator (Open API v3.1): token auth, shipment orders, carrier labels, inventory and its
+//! transaction history, webhook subscriptions with real deliveries, the documented rate limits, and
+//! admin actions that play the warehouse (ship, change status, adjust or remove stock).
 
 mod admin;
 mod api;
@@ -81,6 +81,38 @@ pub struct InventorySeed {
     /// 1 = Available (default); anything else e.g. 2 = Damaged.
     #[serde(default)]
     pub inventory_status_id: Option<i32>,
+}
+
+/// Admin stock adjustment (a cycle count or a manual correction): `delta` units added to (positive) or
+/// taken from (negative) the SKU's rows in the warehouse, at `locationCode` when given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdjustRequest {
+    #[serde(default)]
+    pub client_identifier: Option<Uuid>,
+    pub warehouse_identifier: Uuid,
+    pub sku: String,
+    #[serde(default)]
+    pub location_code: Option<String>,
+    pub delta: i64,
+    /// Recorded as the transaction's note and adjustment reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Admin removal: the SKU's rows in the warehouse (at `locationCode` when given) leave the listing
+/// altogether, e.g. stock written off or moved out of the building.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveRequest {
+    #[serde(default)]
+    pub client_identifier: Option<Uuid>,
+    pub warehouse_identifier: Uuid,
+    pub sku: String,
+    #[serde(default)]
+    pub location_code: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Catalogue loaded at start-up and on reset.
@@ -188,6 +220,8 @@ pub(crate) struct LwData {
     pub clients: Vec<Client>,
     pub products: Vec<Product>,
     pub inventory: Vec<InventoryRow>,
+    /// Every stock movement, oldest first (`Report/TransactionHistory`).
+    pub transactions: Vec<Transaction>,
     pub orders: Vec<ShipmentOrder>,
     pub subscriptions: Vec<Subscription>,
     pub deliveries: Vec<Delivery>,
@@ -198,6 +232,7 @@ pub(crate) struct LwData {
     pub throttled: u64,
     pub next_lp: u64,
     pub next_tracking: u64,
+    pub next_transaction: i64,
 }
 
 impl LwData {
@@ -280,7 +315,139 @@ impl LwData {
             created: now,
             updated: now,
         });
+        let pack_type = self.inventory.last().map(|r| r.pack_type.clone()).unwrap_or_default();
+        self.record(Transaction {
+            type_id: TX_RECEIVE,
+            at: now,
+            client_identifier: s.client_identifier,
+            warehouse_identifier: s.warehouse_identifier,
+            sku: s.sku.clone(),
+            pack_type,
+            from_location: None,
+            to_location: Some(s.location_code.clone()),
+            quantity: s.quantity,
+            shipment_order_code: None,
+            inventory_identifier: id,
+            note: None,
+            ..Transaction::blank()
+        });
         Ok(id)
+    }
+
+    /// Appends a transaction, numbering it.
+    pub(crate) fn record(&mut self, mut t: Transaction) {
+        self.next_transaction += 1;
+        t.id = self.next_transaction;
+        t.action_identifier = Uuid::new_v4();
+        self.transactions.push(t);
+    }
+
+    fn stock_rows(&self, client: Option<Uuid>, warehouse: Uuid, sku: &str, location: Option<&str>) -> Vec<usize> {
+        self.inventory
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.warehouse_identifier == warehouse
+                    && r.sku == sku
+                    && client.is_none_or(|c| r.client_identifier == c)
+                    && location.is_none_or(|l| r.location_code == l)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn adjust(&mut self, req: &AdjustRequest) -> Result<Value, String> {
+        let rows = self.stock_rows(
+            req.client_identifier,
+            req.warehouse_identifier,
+            &req.sku,
+            req.location_code.as_deref(),
+        );
+        if rows.is_empty() {
+            return Err(format!("no inventory of {} to adjust; add inventory first", req.sku));
+        }
+        if req.delta == 0 {
+            return Err("delta must not be 0".into());
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut moves = Vec::new();
+        if req.delta > 0 {
+            moves.push((rows[0], req.delta));
+        } else {
+            let mut left = -req.delta;
+            let on_hand: i64 = rows.iter().map(|i| self.inventory[*i].total).sum();
+            if on_hand < left {
+                return Err(format!("cannot take {left} of {}: only {on_hand} on hand", req.sku));
+            }
+            for i in rows {
+                let take = left.min(self.inventory[i].total);
+                if take > 0 {
+                    moves.push((i, -take));
+                    left -= take;
+                }
+            }
+        }
+        for (i, delta) in moves {
+            let row = &mut self.inventory[i];
+            row.total += delta;
+            row.available = (row.available + delta).clamp(0, row.total.max(0));
+            row.updated = now;
+            let t = Transaction {
+                type_id: TX_ADJUSTMENT,
+                at: now,
+                client_identifier: row.client_identifier,
+                warehouse_identifier: row.warehouse_identifier,
+                sku: row.sku.clone(),
+                pack_type: row.pack_type.clone(),
+                from_location: (delta < 0).then(|| row.location_code.clone()),
+                to_location: (delta > 0).then(|| row.location_code.clone()),
+                quantity: delta.abs(),
+                shipment_order_code: None,
+                inventory_identifier: row.identifier,
+                note: req.reason.clone(),
+                ..Transaction::blank()
+            };
+            self.record(t);
+        }
+        Ok(serde_json::json!({"onHand": self
+            .stock_rows(req.client_identifier, req.warehouse_identifier, &req.sku, None)
+            .iter()
+            .map(|i| self.inventory[*i].total)
+            .sum::<i64>()}))
+    }
+
+    fn remove(&mut self, req: &RemoveRequest) -> Result<Value, String> {
+        let rows = self.stock_rows(
+            req.client_identifier,
+            req.warehouse_identifier,
+            &req.sku,
+            req.location_code.as_deref(),
+        );
+        if rows.is_empty() {
+            return Err(format!("no inventory of {} to remove", req.sku));
+        }
+        let now = OffsetDateTime::now_utc();
+        let removed: Vec<InventoryRow> = rows.iter().map(|i| self.inventory[*i].clone()).collect();
+        let ids: Vec<Uuid> = removed.iter().map(|r| r.identifier).collect();
+        self.inventory.retain(|r| !ids.contains(&r.identifier));
+        for row in &removed {
+            self.record(Transaction {
+                type_id: TX_REMOVAL,
+                at: now,
+                client_identifier: row.client_identifier,
+                warehouse_identifier: row.warehouse_identifier,
+                sku: row.sku.clone(),
+                pack_type: row.pack_type.clone(),
+                from_location: Some(row.location_code.clone()),
+                to_location: None,
+                quantity: row.total,
+                shipment_order_code: None,
+                inventory_identifier: row.identifier,
+                note: req.reason.clone(),
+                ..Transaction::blank()
+            });
+        }
+        Ok(serde_json::json!({"removedRows": removed.len()}))
     }
 }
 
@@ -303,6 +470,7 @@ fn seeded(config: &LogiwaConfig) -> anyhow::Result<LwData> {
         rate_tier: config.rate_tier,
         next_lp: 1,
         next_tracking: 1,
+        next_transaction: 0,
         ..LwData::default()
     };
     for p in &config.seed.products {
@@ -484,6 +652,37 @@ impl LogiwaState {
         self.data().add_inventory(&seed).map_err(AdminError::Invalid)
     }
 
+    /// Plays a cycle count or manual correction; records one `Adjustment` transaction per row touched.
+    pub fn adjust_inventory(&self, req: AdjustRequest) -> Result<Value, AdminError> {
+        self.data().adjust(&req).map_err(AdminError::Invalid)
+    }
+
+    /// Removes the SKU's rows from the listing; records one `Inventory Removal` transaction per row.
+    pub fn remove_inventory(&self, req: RemoveRequest) -> Result<Value, AdminError> {
+        self.data().remove(&req).map_err(AdminError::Invalid)
+    }
+
+    /// Every recorded transaction in the `Report/TransactionHistory` row shape, oldest first.
+    pub fn transactions(&self) -> Vec<Value> {
+        let d = self.data();
+        d.transactions
+            .iter()
+            .map(|t| {
+                let product = d
+                    .products
+                    .iter()
+                    .find(|p| p.client_identifier == t.client_identifier && p.sku == t.sku);
+                transaction_json(t, &d.names(t.client_identifier, t.warehouse_identifier), product)
+            })
+            .collect()
+    }
+
+    /// Vendor requests seen since the last reset (oldest first, at most the last 1000), so tests can
+    /// check which filters a client sent.
+    pub fn requests(&self) -> Vec<crate::common::stats::RecordedRequest> {
+        lock(&self.inner.stats).requests()
+    }
+
     /// Every shipment order in the `GET /ShipmentOrder/list` row shape.
     pub fn shipment_orders(&self) -> Vec<Value> {
         let d = self.data();
@@ -653,7 +852,8 @@ impl LogiwaState {
                     shipped_at: now,
                 });
             }
-            // Inventory leaves the building.
+            // Inventory leaves the building, one shipment transaction per row it leaves from.
+            let mut shipped_rows = Vec::new();
             for pkg in &new_packages {
                 for (sku, _, qty) in &pkg.lines {
                     let mut left = i64::from(*qty);
@@ -668,11 +868,31 @@ impl LogiwaState {
                         row.total -= take;
                         row.updated = now;
                         left -= take;
+                        if take > 0 {
+                            shipped_rows.push(Transaction {
+                                type_id: TX_SHIPMENT,
+                                at: now,
+                                client_identifier: row.client_identifier,
+                                warehouse_identifier: row.warehouse_identifier,
+                                sku: row.sku.clone(),
+                                pack_type: row.pack_type.clone(),
+                                from_location: Some(row.location_code.clone()),
+                                to_location: None,
+                                quantity: take,
+                                shipment_order_code: Some(order.code.clone()),
+                                inventory_identifier: row.identifier,
+                                note: None,
+                                ..Transaction::blank()
+                            });
+                        }
                         if left == 0 {
                             break;
                         }
                     }
                 }
+            }
+            for t in shipped_rows {
+                d.record(t);
             }
             let o = &mut d.orders[idx];
             let before = o.status_id;
@@ -858,6 +1078,8 @@ impl SimHooks for LogiwaState {
             "shipmentorder.get"
         } else if p.starts_with("/v3.1/inventory/list") {
             "inventory.list"
+        } else if p.starts_with("/v3.1/report/transactionhistory") {
+            "report.transactionhistory"
         } else if p.starts_with("/v3.1/webhook/") {
             "webhook"
         } else {

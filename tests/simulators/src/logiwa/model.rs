@@ -534,3 +534,113 @@ pub fn shipment_event(o: &ShipmentOrder, n: &Names, new_packages: &[Package]) ->
         "ShipmentPackageList": new_packages.iter().map(|p| shipment_package(o, p)).collect::<Vec<_>>(),
     })
 }
+
+/// Stock transaction kinds the simulator records. The spec filters `TransactionType.in` by a number
+/// and returns `transactionTypeDefinition` as text, but lists neither the ids nor the names: both are
+/// ASSUMPTIONS (see README, "Transaction history").
+pub const TRANSACTION_TYPES: &[(i32, &str)] = &[
+    (1, "Receive"),
+    (2, "Adjustment"),
+    (3, "Shipment"),
+    (4, "Inventory Removal"),
+];
+pub const TX_RECEIVE: i32 = 1;
+pub const TX_ADJUSTMENT: i32 = 2;
+pub const TX_SHIPMENT: i32 = 3;
+pub const TX_REMOVAL: i32 = 4;
+
+pub fn transaction_type_name(id: i32) -> &'static str {
+    TRANSACTION_TYPES
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| *n)
+        .unwrap_or("Unknown")
+}
+
+/// One stock movement, as `Report/TransactionHistory` lists it. Every change the simulator makes to
+/// an inventory row (seed or admin receipt, admin adjustment or removal, the ship action) records one.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    /// `transactionDetailHistoryId`: increasing per tenant.
+    pub id: i64,
+    pub action_identifier: Uuid,
+    pub type_id: i32,
+    pub at: OffsetDateTime,
+    pub client_identifier: Uuid,
+    pub warehouse_identifier: Uuid,
+    pub sku: String,
+    pub pack_type: String,
+    /// Where stock left (shipments, negative adjustments, removals).
+    pub from_location: Option<String>,
+    /// Where stock arrived (receipts, positive adjustments).
+    pub to_location: Option<String>,
+    /// Units moved (always positive; the direction is given by from/to).
+    pub quantity: i64,
+    pub shipment_order_code: Option<String>,
+    pub inventory_identifier: Uuid,
+    pub note: Option<String>,
+}
+
+impl Transaction {
+    /// A transaction with every field empty; `LwData::record` numbers it.
+    pub fn blank() -> Self {
+        Self {
+            id: 0,
+            action_identifier: Uuid::nil(),
+            type_id: 0,
+            at: OffsetDateTime::UNIX_EPOCH,
+            client_identifier: Uuid::nil(),
+            warehouse_identifier: Uuid::nil(),
+            sku: String::new(),
+            pack_type: String::new(),
+            from_location: None,
+            to_location: None,
+            quantity: 0,
+            shipment_order_code: None,
+            inventory_identifier: Uuid::nil(),
+            note: None,
+        }
+    }
+}
+
+/// SW:TransactionHistoryListGatewayQueryResponse (subset: the identity, time, product, location,
+/// quantity and reference fields; lot, LP and user fields are null).
+pub fn transaction_json(t: &Transaction, n: &Names, product: Option<&Product>) -> Value {
+    let from = t.from_location.is_some();
+    let to = t.to_location.is_some();
+    json!({
+        "transactionDetailHistoryId": t.id,
+        "actionIdentifier": t.action_identifier,
+        "transactionTypeDefinition": transaction_type_name(t.type_id),
+        "transactionDateTime": logiwa_datetime(t.at),
+        "transactionUser": "sim@waybill.test",
+        "purchaseOrderCode": Value::Null,
+        "shipmentOrderCode": s(&t.shipment_order_code),
+        "shipmentOrderTypeName": if t.shipment_order_code.is_some() { json!("Shipment Order") } else { Value::Null },
+        "fromClientDisplayName": n.client,
+        "fromWarehouseCode": n.warehouse_code,
+        "warehouseIdentifier": t.warehouse_identifier,
+        "productSKU": t.sku,
+        "productName": product.map(|p| p.name.clone()),
+        "fromLocationCode": s(&t.from_location),
+        "fromPackTypeDescription": if from { json!(t.pack_type) } else { Value::Null },
+        "fromPackQuantity": if from { json!(t.quantity) } else { Value::Null },
+        "fromUOMQuantity": if from { json!(t.quantity) } else { Value::Null },
+        "fromInventoryIdentifier": if from { json!(t.inventory_identifier) } else { Value::Null },
+        "toClientDisplayName": n.client,
+        "toWarehouseCode": n.warehouse_code,
+        "toLocationCode": s(&t.to_location),
+        "toPackTypeDescription": if to { json!(t.pack_type) } else { Value::Null },
+        "toPackQuantity": if to { json!(t.quantity) } else { Value::Null },
+        "toUOMQuantity": if to { json!(t.quantity) } else { Value::Null },
+        "toInventoryIdentifier": if to { json!(t.inventory_identifier) } else { Value::Null },
+        "actionUOMQuantity": t.quantity,
+        "actionPackQuantity": t.quantity,
+        "note": s(&t.note),
+        "adjustmentReasonName": if t.type_id == TX_ADJUSTMENT || t.type_id == TX_REMOVAL { s(&t.note) } else { Value::Null },
+        "uomPackTypeName": t.pack_type,
+        "fromLotNumber": Value::Null,
+        "toLotNumber": Value::Null,
+        "workOrderCode": Value::Null,
+    })
+}

@@ -173,6 +173,11 @@ impl SalesforceState {
         lock(&self.inner.stats).snapshot()
     }
 
+    /// Vendor requests seen since the last reset (oldest first, at most the last 1000).
+    pub fn requests(&self) -> Vec<crate::common::stats::RecordedRequest> {
+        lock(&self.inner.stats).requests()
+    }
+
     /// Back to the configured seed: records, tokens, API usage, cursors, faults and stats.
     pub fn reset(&self) {
         let store = seeded_store(&self.inner.config).unwrap_or_default();
