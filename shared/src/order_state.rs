@@ -87,39 +87,60 @@ impl<'a> Tracker<'a> {
         at: OffsetDateTime,
         reporter: &str,
     ) -> Result<Verdict, StoreError> {
-        let (_, verdict) = self
-            .update(source_id, |st| {
-                let current = st.stage.as_ref().map(|e| (e.stage, e.at));
-                let verdict = decide(current, stage, at);
-                match verdict {
-                    Verdict::Advance => {
-                        let entry = StageEntry {
-                            stage,
-                            at,
-                            source: reporter.to_owned(),
-                        };
-                        st.history.push(entry.clone());
-                        st.stage = Some(entry);
-                        st.last_error = None;
-                        (true, verdict)
-                    }
-                    Verdict::Same => (false, verdict),
-                    Verdict::Backwards { .. } | Verdict::Terminal { .. } | Verdict::Stale => {
-                        st.ignored_count += 1;
-                        st.last_ignored = Some(IgnoredObservation {
-                            stage,
-                            at,
-                            source: reporter.to_owned(),
-                            reason: reason(verdict).to_owned(),
-                        });
-                        (true, verdict)
-                    }
-                }
-            })
-            .await?;
+        let (_, verdict) = self.update(source_id, |st| apply(st, stage, at, reporter)).await?;
         if !matches!(verdict, Verdict::Advance | Verdict::Same) {
             info!(order = source_id, stage = %stage, reporter, reason = reason(verdict), "observation ignored by the lifecycle");
         }
+        Ok(verdict)
+    }
+
+    /// Records that the order is in the WMS: its WMS ids and the `submitted` stage, in one write.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn submitted(
+        &self,
+        source_id: &str,
+        wms: &WmsRef,
+        at: OffsetDateTime,
+        reporter: &str,
+    ) -> Result<Verdict, StoreError> {
+        let (_, verdict) = self
+            .update(source_id, |st| {
+                let linked = st.wms.as_ref() != Some(wms);
+                if linked {
+                    st.wms = Some(wms.clone());
+                }
+                let (staged, verdict) = apply(st, Stage::Submitted, at, reporter);
+                (linked || staged, verdict)
+            })
+            .await?;
+        Ok(verdict)
+    }
+
+    /// Records a successful write-back: the stage it saw, and when its read of the WMS began (kept at
+    /// the latest), so a later event received before that moment is known to be written already.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn written_back(
+        &self,
+        source_id: &str,
+        stage: Stage,
+        at: OffsetDateTime,
+        reporter: &str,
+        read_at: OffsetDateTime,
+    ) -> Result<Verdict, StoreError> {
+        let (_, verdict) = self
+            .update(source_id, |st| {
+                let newer = st.wms_read_at.is_none_or(|r| r < read_at);
+                if newer {
+                    st.wms_read_at = Some(read_at);
+                }
+                let (staged, verdict) = apply(st, stage, at, reporter);
+                (newer || staged, verdict)
+            })
+            .await?;
         Ok(verdict)
     }
 
@@ -169,6 +190,36 @@ impl<'a> Tracker<'a> {
         })
         .await
         .map(|_| ())
+    }
+}
+
+/// The transition on one state: applies the stage or records why not. Returns (changed, verdict).
+fn apply(st: &mut OrderState, stage: Stage, at: OffsetDateTime, reporter: &str) -> (bool, Verdict) {
+    let current = st.stage.as_ref().map(|e| (e.stage, e.at));
+    let verdict = decide(current, stage, at);
+    match verdict {
+        Verdict::Advance => {
+            let entry = StageEntry {
+                stage,
+                at,
+                source: reporter.to_owned(),
+            };
+            st.history.push(entry.clone());
+            st.stage = Some(entry);
+            st.last_error = None;
+            (true, verdict)
+        }
+        Verdict::Same => (false, verdict),
+        Verdict::Backwards { .. } | Verdict::Terminal { .. } | Verdict::Stale => {
+            st.ignored_count += 1;
+            st.last_ignored = Some(IgnoredObservation {
+                stage,
+                at,
+                source: reporter.to_owned(),
+                reason: reason(verdict).to_owned(),
+            });
+            (true, verdict)
+        }
     }
 }
 

@@ -390,6 +390,10 @@ pub struct OrderState {
     /// How many observations were refused in all.
     #[serde(default)]
     pub ignored_count: u64,
+    /// When the last successful write-back began reading the WMS: every WMS change received before it
+    /// is already in Salesforce.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub wms_read_at: Option<OffsetDateTime>,
     /// Last write.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
@@ -408,6 +412,7 @@ impl OrderState {
             last_error: None,
             last_ignored: None,
             ignored_count: 0,
+            wms_read_at: None,
             updated_at: now,
         }
     }

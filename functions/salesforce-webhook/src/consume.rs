@@ -370,9 +370,8 @@ async fn create_once(
     // The order item: ids in both systems and the hand-over stage. Both writes are idempotent, so a
     // redelivery only re-confirms them.
     let tracker = Tracker::new(app.ports.order_state.as_ref(), SOURCE_SYSTEM);
-    tracker.link(id.as_str(), &wms_ref).await?;
     tracker
-        .observe(id.as_str(), Stage::Submitted, time::OffsetDateTime::now_utc(), FUNCTION)
+        .submitted(id.as_str(), &wms_ref, time::OffsetDateTime::now_utc(), FUNCTION)
         .await?;
     Ok(Some(current))
 }

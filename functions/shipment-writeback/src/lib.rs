@@ -174,6 +174,7 @@ struct Linked {
     message_id: String,
     fo_id: SalesforceId,
     wms_ref: WmsRef,
+    received_at: time::OffsetDateTime,
 }
 
 /// What one record says about its order's progress.
@@ -287,12 +288,31 @@ impl App {
                     l.message_id,
                     Err(WritebackError::Store(StoreError::Unavailable(reason.clone().into()))),
                 );
+            } else if self.covered(&l).await {
+                // Another invocation is writing this order now, and the last completed write-back read
+                // the WMS after this event arrived: what the event points at is already in Salesforce.
+                info!(message_id = %l.message_id, sf_id = %l.fo_id, "event already covered by a later write-back");
+                results.insert(l.message_id, Ok(()));
             } else {
                 info!(message_id = %l.message_id, sf_id = %l.fo_id, "order leased by another invocation; retried later");
                 results.insert(l.message_id, Err(WritebackError::Busy(l.fo_id)));
             }
         }
         out
+    }
+
+    /// Whether a completed write-back of the event's order began reading the WMS after the event was
+    /// received (notifications point, consumers read: that read saw what the event points at).
+    async fn covered(&self, l: &Linked) -> bool {
+        let tracker = Tracker::new(self.ports.order_state.as_ref(), SOURCE_SYSTEM);
+        match tracker.get(l.fo_id.as_str()).await {
+            Ok(Some(st)) => st.wms_read_at.is_some_and(|r| r >= l.received_at),
+            Ok(None) => false,
+            Err(e) => {
+                warn!(sf_id = %l.fo_id, error.message = %chain(&e), "order state unreadable; event retried");
+                false
+            }
+        }
     }
 
     async fn write_back_leased(
@@ -321,8 +341,10 @@ impl App {
                 }
             }
         }
-        // 1a. Everything below reads and writes these orders: hold their leases.
+        // 1a. Everything below reads and writes these orders: hold their leases. The WMS reads start
+        // after that, so this write-back covers every event about these orders received before now.
         let linked_ok = self.lease_orders(linked_ok, deadline_ms, leases, held, results).await;
+        let read_started = time::OffsetDateTime::now_utc();
 
         // 1b. Read each WMS order's shipments once, however many events about it the batch holds
         // (Logiwa sends a statuschange and a shipment event for one ship).
@@ -495,16 +517,28 @@ impl App {
         let reporter = system.as_str();
         let mut updates: Vec<(String, StatusUpdate)> = Vec::new();
         let mut planned: HashSet<SalesforceId> = HashSet::new();
+        // One observation per order and batch: every event about an order in this batch read the same
+        // WMS truth, so they report the same stage.
+        let mut observed: HashMap<SalesforceId, Verdict> = HashMap::new();
         for p in progress {
             if !matches!(results.get(&p.message_id), Some(Ok(()))) {
                 continue;
             }
-            let verdict = match tracker.observe(p.fo_id.as_str(), p.stage, p.at, reporter).await {
-                Ok(v) => v,
-                Err(e) => {
-                    results.insert(p.message_id, Err(WritebackError::Store(e)));
-                    continue;
-                }
+            let verdict = match observed.get(&p.fo_id) {
+                Some(v) => *v,
+                None => match tracker
+                    .written_back(p.fo_id.as_str(), p.stage, p.at, reporter, read_started)
+                    .await
+                {
+                    Ok(v) => {
+                        observed.insert(p.fo_id.clone(), v);
+                        v
+                    }
+                    Err(e) => {
+                        results.insert(p.message_id, Err(WritebackError::Store(e)));
+                        continue;
+                    }
+                },
             };
             let Some(target) = self.config.status_on_shipped.as_deref() else {
                 continue;
@@ -585,6 +619,7 @@ impl App {
             message_id: record.message_id,
             fo_id,
             wms_ref,
+            received_at: event.received_at,
         })
     }
 }

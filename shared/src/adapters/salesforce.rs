@@ -495,6 +495,44 @@ impl SalesforceOm {
             .await
     }
 
+    /// The external ids among `keys` that already have a ShipmentItem (one SOQL per 200 keys).
+    async fn existing_items(&self, keys: &[&str]) -> Result<HashSet<String>, SalesforceError> {
+        let ext = &self.config.shipment_external_id_field;
+        let mut found = HashSet::new();
+        for part in keys.chunks(CHUNK) {
+            let list = part
+                .iter()
+                .map(|k| format!("'{}'", k.replace('\\', "\\\\").replace('\'', "\\'")))
+                .collect::<Vec<_>>()
+                .join(",");
+            let soql = format!("SELECT {ext} FROM ShipmentItem WHERE {ext} IN ({list})");
+            let mut page: QueryPage = self
+                .call_json(
+                    "query",
+                    Method::GET,
+                    Endpoint::Data(&["query"], &[("q", soql.as_str())]),
+                    None,
+                )
+                .await?;
+            loop {
+                found.extend(
+                    page.records
+                        .iter()
+                        .filter_map(|r| r.get(ext.as_str()).and_then(Value::as_str).map(str::to_owned)),
+                );
+                match (page.done, page.next_records_url.take()) {
+                    (false, Some(next)) => {
+                        page = self
+                            .call_json("query", Method::GET, Endpoint::Path(&next), None)
+                            .await?;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Upserts ShipmentItems; `jobs` = (shipment index, item index, send ShipmentId).
     async fn upsert_items(
         &self,
@@ -537,12 +575,22 @@ impl SalesforceOm {
             .collect();
 
         // Step 2: the items of every shipment that was written. ShipmentId is master-detail and can only
-        // be set on create: send it when the shipment is new (its items must be new too), leave it out
-        // when the shipment already existed (its items most likely exist from an earlier attempt).
+        // be set on create, so it is sent exactly for the items that do not exist yet. Which those are is
+        // read, not guessed from the Shipment's own upsert: after a commit-then-fail or a timeout either
+        // call may have been applied. (The order's lease keeps other writers out between read and write.)
+        let keys: Vec<&str> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.is_ok())
+            .flat_map(|(s, _)| chunk[s].items.iter().map(|i| i.external_key.as_str()))
+            .collect();
+        let existing = self.existing_items(&keys).await?;
         let mut jobs: Vec<(usize, usize, bool)> = Vec::new();
         for (s, outcome) in outcomes.iter().enumerate() {
-            if let Ok((_, created)) = outcome {
-                jobs.extend((0..chunk[s].items.len()).map(|i| (s, i, *created != Some(false))));
+            if outcome.is_ok() {
+                jobs.extend(
+                    (0..chunk[s].items.len()).map(|i| (s, i, !existing.contains(&chunk[s].items[i].external_key))),
+                );
             }
         }
         let mut item_results: Vec<Option<CollectionResult>> = self

@@ -1,8 +1,10 @@
 //! Event source mapping emulator: polls a queue like Lambda's SQS poller, builds the exact SQS event,
 //! invokes the function, and deletes what Lambda would delete (honouring `ReportBatchItemFailures`).
 //!
-//! Like Lambda, it keeps up to `ScalingConfig.MaximumConcurrency` batches in flight at once (one poller
-//! per slot), so every end-to-end run exercises parallel batches of one queue.
+//! Like Lambda, it keeps up to `ScalingConfig.MaximumConcurrency` batches in flight at once, so every
+//! end-to-end run exercises parallel batches of one queue. One receiver per mapping gathers the batches
+//! (Lambda's pollers scale with the backlog; a fixed crowd of long-polling receivers would only burn the
+//! emulator's CPU) and hands each to its own invocation while a slot is free.
 //!
 //! The one deliberate deviation is the time-compression knob: after a failed batch, the failed
 //! records' visibility is set to `visibility_override` seconds (instead of waiting the queue's full
@@ -60,20 +62,15 @@ impl EventSourceMapping {
         visibility_override: Option<u32>,
     ) -> Self {
         let stats = Arc::new(EsmStats::default());
-        let pollers = spec.maximum_concurrency.max(1);
-        let tasks = (0..pollers)
-            .map(|_| {
-                let poller = Poller {
-                    spec: spec.clone(),
-                    queue_url: queue_url.clone(),
-                    sqs: sqs.clone(),
-                    function: function.clone(),
-                    visibility_override,
-                    stats: stats.clone(),
-                };
-                tokio::spawn(async move { poller.run().await })
-            })
-            .collect();
+        let poller = Arc::new(Poller {
+            spec: spec.clone(),
+            queue_url: queue_url.clone(),
+            sqs,
+            function,
+            visibility_override,
+            stats: stats.clone(),
+        });
+        let tasks = vec![tokio::spawn(async move { poller.run().await })];
         Self {
             spec,
             queue_url,
@@ -106,12 +103,33 @@ struct Poller {
 }
 
 impl Poller {
-    async fn run(self) {
+    /// Gathers batches one after another and runs each in its own task, at most `MaximumConcurrency` at
+    /// once. Aborting this task drops the set, which abandons the in-flight batches too.
+    async fn run(self: Arc<Self>) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(self.spec.maximum_concurrency.max(1)).unwrap_or(1),
+        ));
+        let mut running = tokio::task::JoinSet::new();
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.poll_once().await {
-                Ok(()) => backoff = Duration::from_millis(200),
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            while running.try_join_next().is_some() {}
+            match self.next_batch().await {
+                Ok(Some(batch)) => {
+                    backoff = Duration::from_millis(200);
+                    let me = self.clone();
+                    running.spawn(async move {
+                        if let Err(e) = me.invoke(batch).await {
+                            warn!(queue = %me.spec.queue, error.message = %e, "settling a batch failed");
+                        }
+                        drop(slot);
+                    });
+                }
+                Ok(None) => drop(slot),
                 Err(e) => {
+                    drop(slot);
                     warn!(queue = %self.spec.queue, error.message = %e, "poll failed; backing off");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -136,12 +154,12 @@ impl Poller {
 
     /// One batch: wait for the first messages, then gather more until the batch is full or the batching
     /// window closes (Lambda's `MaximumBatchingWindowInSeconds`).
-    async fn poll_once(&self) -> anyhow::Result<()> {
+    async fn next_batch(&self) -> anyhow::Result<Option<Vec<Message>>> {
         let batch_size = usize::try_from(self.spec.batch_size.max(1)).unwrap_or(10);
         let per_call = i32::try_from(batch_size.min(10)).unwrap_or(10);
         let mut batch = self.receive(per_call, 1).await?;
         if batch.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let window = Duration::from_secs(u64::from(self.spec.batching_window_secs));
         let started = Instant::now();
@@ -153,7 +171,7 @@ impl Poller {
             }
             batch.extend(more);
         }
-        self.invoke(batch).await
+        Ok(Some(batch))
     }
 
     async fn invoke(&self, batch: Vec<Message>) -> anyhow::Result<()> {

@@ -77,6 +77,9 @@ pub struct StackOptions {
     pub chaos_seed: u64,
     /// The Salesforce org's daily API limit (None = the simulator's default).
     pub salesforce_api_limit: Option<u64>,
+    /// A second moto for SQS alone (None = SQS on `moto_endpoint` too). moto serves one request at a
+    /// time per process, so a storm of thousands of orders runs two, one per core.
+    pub moto_sqs_endpoint: Option<String>,
 }
 
 /// The workspace root (`tests/e2e/../..`).
@@ -111,6 +114,7 @@ impl Default for StackOptions {
             logiwa_webhook_duplicate_share: 0.0,
             chaos_seed: 0,
             salesforce_api_limit: None,
+            moto_sqs_endpoint: None,
         }
     }
 }
@@ -194,7 +198,10 @@ impl Stack {
             None => waybill::testing::Moto::shared().await?.endpoint().to_owned(),
         };
         let sdk = waybill::testing::sdk_config_for(&endpoint).await;
-        let aws = Aws::new(&sdk);
+        let mut aws = Aws::new(&sdk);
+        if let Some(sqs_endpoint) = &opts.moto_sqs_endpoint {
+            aws.sqs = aws_sdk_sqs::Client::new(&waybill::testing::sdk_config_for(sqs_endpoint).await);
+        }
         let catalog = Catalog::load(&opts.catalog)?;
         let http = reqwest::Client::new();
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod chaos;
 mod delivery;
 mod http_edge;
 mod lifecycle;

@@ -165,13 +165,17 @@ async fn main() -> anyhow::Result<()> {
                 outage: Duration::from_secs(a.outage),
                 settle: Duration::from_secs(a.settle),
             };
+            // Two motos (DynamoDB and Secrets Manager on one, SQS on the other): one per core.
             let moto = waybill::testing::Moto::start().await?;
+            let moto_sqs = waybill::testing::Moto::start().await?;
             let mut stack_opts = waybill_e2e::chaos::stack_options(&opts);
             stack_opts.moto_endpoint = Some(moto.endpoint().to_owned());
+            stack_opts.moto_sqs_endpoint = Some(moto_sqs.endpoint().to_owned());
             let stack = Stack::start(stack_opts).await?;
             let outcome = waybill_e2e::chaos::run(&stack, &opts).await?;
             stack.shutdown().await;
             drop(moto);
+            drop(moto_sqs);
             println!("{}", waybill_e2e::chaos::report(&outcome));
             if !outcome.ok() {
                 std::process::exit(1);
