@@ -495,6 +495,21 @@ impl SalesforceOm {
             .await
     }
 
+    /// Every record a SOQL query returns, following `nextRecordsUrl` across pages.
+    async fn query_all(&self, soql: &str) -> Result<Vec<Value>, SalesforceError> {
+        let mut page: QueryPage = self
+            .call_json("query", Method::GET, Endpoint::Data(&["query"], &[("q", soql)]), None)
+            .await?;
+        let mut records = std::mem::take(&mut page.records);
+        while let (false, Some(next)) = (page.done, page.next_records_url.take()) {
+            page = self
+                .call_json("query", Method::GET, Endpoint::Path(&next), None)
+                .await?;
+            records.append(&mut page.records);
+        }
+        Ok(records)
+    }
+
     /// The external ids among `keys` that already have a ShipmentItem (one SOQL per 200 keys).
     async fn existing_items(&self, keys: &[&str]) -> Result<HashSet<String>, SalesforceError> {
         let ext = &self.config.shipment_external_id_field;
@@ -506,29 +521,12 @@ impl SalesforceOm {
                 .collect::<Vec<_>>()
                 .join(",");
             let soql = format!("SELECT {ext} FROM ShipmentItem WHERE {ext} IN ({list})");
-            let mut page: QueryPage = self
-                .call_json(
-                    "query",
-                    Method::GET,
-                    Endpoint::Data(&["query"], &[("q", soql.as_str())]),
-                    None,
-                )
-                .await?;
-            loop {
-                found.extend(
-                    page.records
-                        .iter()
-                        .filter_map(|r| r.get(ext.as_str()).and_then(Value::as_str).map(str::to_owned)),
-                );
-                match (page.done, page.next_records_url.take()) {
-                    (false, Some(next)) => {
-                        page = self
-                            .call_json("query", Method::GET, Endpoint::Path(&next), None)
-                            .await?;
-                    }
-                    _ => break,
-                }
-            }
+            found.extend(
+                self.query_all(&soql)
+                    .await?
+                    .iter()
+                    .filter_map(|r| r.get(ext.as_str()).and_then(Value::as_str).map(str::to_owned)),
+            );
         }
         Ok(found)
     }
@@ -754,37 +752,19 @@ impl SalesforceApi for SalesforceOm {
         let mut out = HashMap::with_capacity(unique.len());
         for chunk in unique.chunks(CHUNK) {
             let soql = convert::fulfillment_order_soql(chunk, opts.currency_field.as_deref());
-            let mut page: QueryPage = self
-                .call_json(
-                    "query",
-                    Method::GET,
-                    Endpoint::Data(&["query"], &[("q", soql.as_str())]),
-                    None,
-                )
-                .await?;
-            loop {
-                for rec in &page.records {
-                    let Some(id) = rec
-                        .get("Id")
-                        .and_then(Value::as_str)
-                        .and_then(|s| SalesforceId::parse(s).ok())
-                    else {
-                        tracing::warn!(
-                            system = "salesforce",
-                            "query returned a record without a valid Id; skipped"
-                        );
-                        continue;
-                    };
-                    out.insert(id, convert::order_from_record(rec, &opts));
-                }
-                match (page.done, page.next_records_url.take()) {
-                    (false, Some(next)) => {
-                        page = self
-                            .call_json("query", Method::GET, Endpoint::Path(&next), None)
-                            .await?;
-                    }
-                    _ => break,
-                }
+            for rec in self.query_all(&soql).await? {
+                let Some(id) = rec
+                    .get("Id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| SalesforceId::parse(s).ok())
+                else {
+                    tracing::warn!(
+                        system = "salesforce",
+                        "query returned a record without a valid Id; skipped"
+                    );
+                    continue;
+                };
+                out.insert(id, convert::order_from_record(&rec, &opts));
             }
         }
         Ok(out)
