@@ -1,5 +1,6 @@
-//! wms-webhook: receives Logiwa IO webhooks (`wms/shipmentorder/shipment`, `wms/shipmentorder/statuschange`),
-//! authenticates them by token and source IP, deduplicates, and enqueues fulfillment events.
+//! wms-webhook: receives WMS webhooks on `POST /webhooks/wms/{system}`, authenticates them by token and
+//! source IP, hands the body to that system's inbound parser (from the registry), deduplicates on the key
+//! the parser derived, and enqueues the canonical change notification. No vendor shape is read here.
 
 pub mod config;
 pub mod wire;
@@ -13,14 +14,14 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use tracing::{info, warn};
-use waybill::adapters::logiwa::webhook;
 use waybill::domain::CorrelationId;
 use waybill::error::{chain, Classified, InvocationError};
 use waybill::http::{self, ApiError};
 use waybill::ingest::Enqueue;
 use waybill::invocation::Invocation;
 use waybill::messages::Envelope;
-use waybill::ports::{IdempotencyStore, QueuePublisher, SecretProvider};
+use waybill::ports::{IdempotencyStore, InboundError, InboundParser, InboundRequest, QueuePublisher, SecretProvider};
+use waybill::registry::Registry;
 use waybill::webhook_auth;
 
 pub use config::Config;
@@ -40,6 +41,8 @@ pub struct Ports {
     pub queue: Arc<dyn QueuePublisher>,
     /// Secrets.
     pub secrets: Arc<dyn SecretProvider>,
+    /// Inbound parsers by system.
+    pub parsers: Arc<Registry<dyn InboundParser>>,
 }
 
 /// The function.
@@ -116,13 +119,24 @@ impl App {
 
         let body = http::body_bytes(req, cfg.max_body_bytes)?;
         http::require_json(req)?;
-        // The topic may come from the subscription address (`?topic=`) or a header; otherwise the body says.
-        let topic = req
+        let system = route_system(req);
+        let parser = self.ports.parsers.get(system).ok_or_else(|| {
+            ApiError::new(404, "UNKNOWN_SYSTEM", format!("no WMS connector serves '{system}'")).field("system")
+        })?;
+        let query: Vec<(String, String)> = req
             .query_string_parameters
-            .first("topic")
-            .or_else(|| http::header(req, "x-logiwa-topic"));
-        let hook = webhook::parse(topic, &body).map_err(|e| webhook_error(&e))?;
-        let event = hook.to_event(OffsetDateTime::now_utc());
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let inbound = InboundRequest {
+            body: &body,
+            headers: &req.headers,
+            query: &query,
+        };
+        let notification = parser
+            .parse(&inbound, OffsetDateTime::now_utc())
+            .map_err(|e| inbound_error(&e))?;
+        let event = notification.event;
         let message = Envelope::new(cid.clone(), event.clone());
 
         let outbound = message
@@ -138,7 +152,7 @@ impl App {
             window: cfg.dedup_window,
             queue_url: &cfg.fulfillment_events_queue_url,
         }
-        .once(&event.event_key, "body", &hook.body_hash, &outbound, cid)
+        .once(&event.event_key, "body", &notification.payload_hash, &outbound, cid)
         .await?;
         info!(correlation_id = %cid, topic = %event.topic, order_code = %event.order_code, duplicate, "wms event accepted");
         Ok(http::json_response(
@@ -164,10 +178,25 @@ fn token_value(secret: &SecretString) -> String {
         .unwrap_or_else(|| raw.trim().to_owned())
 }
 
-/// A body we cannot read is 400 naming the field; a topic we do not handle is 422.
-fn webhook_error(e: &webhook::WebhookParseError) -> ApiError {
-    if e.is_unsupported_topic() {
-        return ApiError::new(422, "UNSUPPORTED_TOPIC", e.to_string()).field("topic");
+/// The `{system}` of the route (`/webhooks/wms/{system}`), else the path's last segment.
+fn route_system(req: &ApiGatewayV2httpRequest) -> &str {
+    req.path_parameters
+        .get("system")
+        .map(String::as_str)
+        .or_else(|| {
+            req.raw_path
+                .as_deref()
+                .and_then(|p| p.trim_end_matches('/').rsplit('/').next())
+        })
+        .unwrap_or_default()
+}
+
+/// A body we cannot read is 400 naming the field; an event we do not handle is 422.
+fn inbound_error(e: &InboundError) -> ApiError {
+    match e {
+        InboundError::Unsupported { what, .. } => {
+            ApiError::new(422, "UNSUPPORTED_TOPIC", e.to_string()).field(what.as_str())
+        }
+        InboundError::Invalid { field, .. } => ApiError::bad_request("INVALID_FIELD", field, e.to_string()),
     }
-    ApiError::bad_request("INVALID_FIELD", e.field().unwrap_or("body"), e.to_string())
 }

@@ -16,6 +16,7 @@ pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
             idempotency: wiring::state(aws, env)?,
             queue: wiring::queue(aws),
             secrets: wiring::secrets(aws, env)?,
+            parsers: std::sync::Arc::new(waybill::adapters::inbound_parsers()),
         },
     })
 }

@@ -28,6 +28,7 @@ fn harness(allowed_ips: &[&str]) -> (App, Arc<MemoryQueue>) {
             idempotency: Arc::new(MemoryIdempotency::new()),
             queue: queue.clone(),
             secrets: Arc::new(MemorySecrets::new().with("logiwa-token", TOKEN)),
+            parsers: Arc::new(waybill::adapters::inbound_parsers()),
         },
     };
     (app, queue)
@@ -230,4 +231,28 @@ async fn a_body_that_is_not_json_is_a_400() {
     let (status, answer) = call(&app, ev).await;
     assert_eq!(status, 400);
     assert_eq!(answer["error"]["field"], "body");
+}
+
+#[tokio::test]
+async fn the_route_names_the_system_whose_parser_reads_the_body() {
+    // Given the route `/webhooks/wms/{system}` with the system in the path parameters
+    let (app, queue) = harness(&[]);
+    let mut known = event(SHIPMENT, TOKEN);
+    known["pathParameters"] = serde_json::json!({"system": "logiwa"});
+    known["rawPath"] = Value::String("/webhooks/wms/logiwa".into());
+    let mut unknown = event(SHIPMENT, TOKEN);
+    unknown["pathParameters"] = serde_json::json!({"system": "orderflow"});
+    unknown["rawPath"] = Value::String("/webhooks/wms/orderflow".into());
+    // When a body arrives for a system with a parser, and for one without
+    let (ok, _) = call(&app, known).await;
+    let (status, body) = call(&app, unknown).await;
+    // Then the first is enqueued as that system's event, the second is 404 naming the field
+    assert_eq!(ok, 202);
+    let sent = queue.sent(EVENTS);
+    assert_eq!(sent.len(), 1);
+    let env = Envelope::<FulfillmentEvent>::parse(&sent[0].body).expect("envelope");
+    assert_eq!(env.data.system.as_str(), "logiwa");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "UNKNOWN_SYSTEM");
+    assert_eq!(body["error"]["field"], "system");
 }

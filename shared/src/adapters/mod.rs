@@ -6,3 +6,8 @@ pub mod logiwa;
 pub mod salesforce;
 pub mod secrets;
 pub mod sqs;
+
+/// Every system's inbound parser, keyed by system name: the one list an adapter adds itself to.
+pub fn inbound_parsers() -> crate::registry::Registry<dyn crate::ports::InboundParser> {
+    crate::registry::Registry::new().with(std::sync::Arc::new(logiwa::webhook::LogiwaInbound))
+}

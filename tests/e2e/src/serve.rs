@@ -16,6 +16,7 @@ pub fn guidance(stack: &Stack, moto_endpoint: &str, demo: Option<&CreatedOrder>)
         .unwrap_or_else(|_| "/webhooks/salesforce".into());
     let lw_path = stack
         .route_path("wms-webhook")
+        .map(|p| p.replace("{system}", "logiwa"))
         .unwrap_or_else(|_| "/webhooks/wms/logiwa".into());
     let record = demo.map_or("<FulfillmentOrder id>", |o| o.id.as_str());
     let code = demo.map_or("<FulfillmentOrderNumber>", |o| o.number.as_str());

@@ -309,6 +309,8 @@ impl Stack {
             .and_then(|f| f.spec.http_events.first())
             .map(|e| e.path.clone())
             .context("the template declares no HTTP route for wms-webhook")?;
+        // The route is `/webhooks/wms/{system}`; the Logiwa simulator subscribes to its own system's path.
+        let wms_path = wms_path.replace("{system}", "logiwa");
         let address = format!("http://127.0.0.1:{}{wms_path}?token={logiwa_token}", front_addr.port());
         for topic in &opts.logiwa_topics {
             lw_rest.subscribe(topic, &address, &catalog.client_id()).await?;

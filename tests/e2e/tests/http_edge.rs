@@ -129,7 +129,10 @@ async fn a_logiwa_webhook_with_a_wrong_token_is_rejected() {
     let url = format!(
         "{}{}",
         stack.front_url(),
-        stack.route_path("wms-webhook").expect("route")
+        stack
+            .route_path("wms-webhook")
+            .expect("route")
+            .replace("{system}", "logiwa")
     );
 
     // When it arrives with a wrong token, or none

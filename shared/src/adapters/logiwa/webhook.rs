@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use super::body::parse_logiwa_datetime;
 use crate::domain::WmsOrderId;
 use crate::messages::FulfillmentEvent;
-use crate::ports::WmsSystem;
+use crate::ports::{ChangeNotification, InboundError, InboundParser, InboundRequest, WmsSystem};
 
 /// Topic of a shipment (packages left the warehouse).
 pub const TOPIC_SHIPMENT: &str = "wms/shipmentorder/shipment";
@@ -438,6 +438,36 @@ impl LogiwaWebhook {
             status: self.status(),
             received_at,
         }
+    }
+}
+
+/// Logiwa's inbound parser. The topic comes from the subscription address (`?topic=`) or an
+/// `x-logiwa-topic` header when the operator set one up; otherwise the body's shape says (Logiwa sends no
+/// topic in the body, wms-apis.md §1.6).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogiwaInbound;
+
+impl InboundParser for LogiwaInbound {
+    fn system(&self) -> WmsSystem {
+        WmsSystem::Logiwa
+    }
+
+    fn parse(&self, req: &InboundRequest<'_>, received_at: OffsetDateTime) -> Result<ChangeNotification, InboundError> {
+        let topic = req.query("topic").or_else(|| req.header("x-logiwa-topic"));
+        let hook = parse(topic, req.body).map_err(|e| match &e {
+            WebhookParseError::UnsupportedTopic(_) => InboundError::Unsupported {
+                what: "topic".into(),
+                message: e.to_string(),
+            },
+            _ => InboundError::Invalid {
+                field: e.field().unwrap_or("body").to_owned(),
+                message: e.to_string(),
+            },
+        })?;
+        Ok(ChangeNotification {
+            event: hook.to_event(received_at),
+            payload_hash: hook.body_hash,
+        })
     }
 }
 
