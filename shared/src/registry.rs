@@ -10,7 +10,13 @@ pub trait ForSystem {
     fn system_name(&self) -> String;
 }
 
-impl<T: crate::ports::InboundParser + ?Sized> ForSystem for T {
+impl ForSystem for dyn crate::ports::InboundParser {
+    fn system_name(&self) -> String {
+        self.system().as_str().to_owned()
+    }
+}
+
+impl ForSystem for dyn crate::ports::WmsConnector {
     fn system_name(&self) -> String {
         self.system().as_str().to_owned()
     }

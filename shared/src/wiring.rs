@@ -154,6 +154,56 @@ pub fn logiwa(
         .map_err(|e| invalid(keys::LOGIWA_SECRET_ARN, e))
 }
 
+/// Every WMS connector this deployment is configured for, keyed by system (Logiwa when
+/// `LOGIWA_SECRET_ARN` is set).
+///
+/// # Errors
+/// `ConfigError` naming the variable; `Missing` when no WMS is configured at all.
+pub fn wms_connectors(
+    env: &Env,
+    secrets: Arc<dyn SecretProvider>,
+    gate: Arc<dyn RateGate>,
+) -> Result<Arc<crate::registry::Registry<dyn crate::ports::WmsConnector>>, ConfigError> {
+    let mut reg = crate::registry::Registry::new();
+    if env.optional(keys::LOGIWA_SECRET_ARN).is_some() {
+        let lw: Arc<dyn crate::ports::WmsConnector> = logiwa(env, secrets, gate)?;
+        reg = reg.with(lw);
+    }
+    if reg.systems().next().is_none() {
+        return Err(ConfigError::Missing {
+            key: keys::LOGIWA_SECRET_ARN.to_owned(),
+        });
+    }
+    Ok(Arc::new(reg))
+}
+
+/// The one WMS a function drives: the system named by `key` (e.g. `ORDER_WMS`), or the only one
+/// configured.
+///
+/// # Errors
+/// `Invalid` when `key` names a system without a connector, `Missing` when several are configured and
+/// `key` is unset.
+pub fn one_wms(
+    env: &Env,
+    key: &str,
+    connectors: &crate::registry::Registry<dyn crate::ports::WmsConnector>,
+) -> Result<Arc<dyn crate::ports::WmsConnector>, ConfigError> {
+    if let Some(system) = env.optional(key) {
+        return connectors
+            .get(&system)
+            .cloned()
+            .ok_or_else(|| invalid(key, format!("no connector is configured for '{system}'")));
+    }
+    let mut all = connectors.systems();
+    match (all.next(), all.next()) {
+        (Some(only), None) => connectors
+            .get(only)
+            .cloned()
+            .ok_or_else(|| ConfigError::Missing { key: key.to_owned() }),
+        _ => Err(ConfigError::Missing { key: key.to_owned() }),
+    }
+}
+
 /// The idempotency window (`IDEMPOTENCY_TTL_SECONDS`) with a per-function default.
 ///
 /// # Errors

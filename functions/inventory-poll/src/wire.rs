@@ -15,7 +15,11 @@ pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
     Ok(App {
         config: Config::from_env(env)?,
         ports: Ports {
-            wms: wiring::logiwa(env, secrets.clone(), state.clone())?,
+            wms: wiring::one_wms(
+                env,
+                "INVENTORY_WMS",
+                &*wiring::wms_connectors(env, secrets.clone(), state.clone())?,
+            )?,
             salesforce: wiring::salesforce(env, secrets)?,
             positions: state.clone(),
             watermarks: state.clone(),

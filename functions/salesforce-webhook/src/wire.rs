@@ -18,7 +18,11 @@ pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
             idempotency: state.clone(),
             queue: wiring::queue(aws),
             salesforce: wiring::salesforce(env, secrets.clone())?,
-            wms: wiring::logiwa(env, secrets.clone(), state.clone())?,
+            wms: wiring::one_wms(
+                env,
+                "ORDER_WMS",
+                &*wiring::wms_connectors(env, secrets.clone(), state.clone())?,
+            )?,
             secrets,
             xref: state.clone(),
             order_state: state.clone(),

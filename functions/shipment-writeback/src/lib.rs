@@ -56,8 +56,8 @@ pub struct Ports {
     pub queue: Arc<dyn QueuePublisher>,
     /// Salesforce.
     pub salesforce: Arc<dyn SalesforceApi>,
-    /// The WMS.
-    pub wms: Arc<dyn WmsConnector>,
+    /// The WMS connectors, by system: each event is read back from the system it names.
+    pub wms: Arc<waybill::registry::Registry<dyn WmsConnector>>,
     /// Cross-references.
     pub xref: Arc<dyn XrefStore>,
     /// Order leases (idempotency records in the state table).
@@ -83,8 +83,8 @@ pub enum WritebackError {
     /// Not a fulfillment event.
     #[error(transparent)]
     Message(#[from] MessageError),
-    /// The event is for another WMS than this function is wired to.
-    #[error("event is for {0}, this function serves {1}")]
+    /// The event names a WMS no connector is configured for.
+    #[error("event is for {0}, but this deployment has no connector for it (it serves {1})")]
     WrongSystem(String, String),
     /// No Salesforce record is linked to the WMS order (yet): retried, then parked.
     #[error("no Salesforce record is linked to {system} order {wms_id}")]
@@ -181,6 +181,7 @@ struct Linked {
 struct Progress {
     message_id: String,
     fo_id: SalesforceId,
+    system: waybill::ports::WmsSystem,
     stage: Stage,
     at: time::OffsetDateTime,
     current_status: String,
@@ -190,6 +191,7 @@ struct Progress {
 struct Resolved {
     message_id: String,
     fo_id: SalesforceId,
+    system: waybill::ports::WmsSystem,
     shipments: Arc<Vec<waybill::domain::Shipment>>,
 }
 
@@ -354,7 +356,13 @@ impl App {
         let read: HashMap<String, Result<Arc<Vec<waybill::domain::Shipment>>, WmsError>> =
             futures::stream::iter(orders)
                 .map(|r| async move {
-                    let res = self.ports.wms.shipments(&r).await.map(Arc::new);
+                    let res = match self.ports.wms.get(r.system.as_str()) {
+                        Some(wms) => wms.shipments(&r).await.map(Arc::new),
+                        None => Err(WmsError::Unavailable {
+                            system: "registry",
+                            message: format!("no connector for {}", r.system.as_str()),
+                        }),
+                    };
                     (r.id.to_string(), res)
                 })
                 .buffer_unordered(self.config.concurrency.max(1))
@@ -370,6 +378,7 @@ impl App {
                     ok.push(Resolved {
                         message_id: l.message_id,
                         fo_id: l.fo_id,
+                        system: l.wms_ref.system,
                         shipments: shipments.clone(),
                     });
                 }
@@ -414,7 +423,6 @@ impl App {
         };
 
         // 3. Build records; remember which message each belongs to.
-        let system = self.ports.wms.system();
         let mut shipment_records: Vec<ShipmentRecord> = Vec::new();
         // Records are unique by external key: a statuschange and a shipment event for one ship (or a
         // redelivery) in the same batch describe the same Shipment, and writing it twice in one call
@@ -445,7 +453,7 @@ impl App {
             let built: Result<Vec<ShipmentRecord>, MappingError> = r
                 .shipments
                 .iter()
-                .map(|s| records::shipment_records(system, &r.fo_id, order, s, &tables))
+                .map(|s| records::shipment_records(r.system, &r.fo_id, order, s, &tables))
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| v.into_iter().flatten().collect());
             match built {
@@ -455,6 +463,7 @@ impl App {
                         progress.push(Progress {
                             message_id: r.message_id.clone(),
                             fo_id: r.fo_id.clone(),
+                            system: r.system,
                             stage: if complete {
                                 Stage::Shipped
                             } else {
@@ -514,7 +523,6 @@ impl App {
         // moves forward from what Salesforce shows now (never back, never over a user's Cancelled).
         let tracker = Tracker::new(self.ports.order_state.as_ref(), SOURCE_SYSTEM);
         let table = self.ports.salesforce.order_statuses();
-        let reporter = system.as_str();
         let mut updates: Vec<(String, StatusUpdate)> = Vec::new();
         let mut planned: HashSet<SalesforceId> = HashSet::new();
         // One observation per order and batch: every event about an order in this batch read the same
@@ -527,7 +535,7 @@ impl App {
             let verdict = match observed.get(&p.fo_id) {
                 Some(v) => *v,
                 None => match tracker
-                    .written_back(p.fo_id.as_str(), p.stage, p.at, reporter, read_started)
+                    .written_back(p.fo_id.as_str(), p.stage, p.at, p.system.as_str(), read_started)
                     .await
                 {
                     Ok(v) => {
@@ -585,13 +593,12 @@ impl App {
     async fn resolve(&self, record: Record) -> Result<Linked, WritebackError> {
         let env = Envelope::<FulfillmentEvent>::parse(&record.body)?;
         let event = env.data;
-        let wms = self.ports.wms.as_ref();
-        if event.system != wms.system() {
+        let Some(wms) = self.ports.wms.get(event.system.as_str()) else {
             return Err(WritebackError::WrongSystem(
                 event.system.as_str().into(),
-                wms.system().as_str().into(),
+                self.ports.wms.systems().collect::<Vec<_>>().join(", "),
             ));
-        }
+        };
         let wms_ref = match &event.wms_order_id {
             Some(id) => WmsRef {
                 system: event.system,

@@ -17,7 +17,7 @@ pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
         ports: Ports {
             queue: wiring::queue(aws),
             salesforce: wiring::salesforce(env, secrets.clone())?,
-            wms: wiring::logiwa(env, secrets, state.clone())?,
+            wms: wiring::wms_connectors(env, secrets, state.clone())?,
             xref: state.clone(),
             idempotency: state.clone(),
             order_state: state.clone(),

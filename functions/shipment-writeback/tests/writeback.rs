@@ -60,7 +60,9 @@ async fn harness() -> Harness {
         ports: Ports {
             queue: Arc::new(MemoryQueue::new()),
             salesforce: sf_api.clone(),
-            wms: wms.clone(),
+            wms: Arc::new(
+                waybill::registry::Registry::new().with(wms.clone() as Arc<dyn waybill::ports::WmsConnector>),
+            ),
             xref: xref.clone(),
             idempotency: Arc::new(waybill::fakes::MemoryIdempotency::new()),
             order_state: Arc::new(waybill::fakes::MemoryOrderState::new()),

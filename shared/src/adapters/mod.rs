@@ -9,5 +9,6 @@ pub mod sqs;
 
 /// Every system's inbound parser, keyed by system name: the one list an adapter adds itself to.
 pub fn inbound_parsers() -> crate::registry::Registry<dyn crate::ports::InboundParser> {
-    crate::registry::Registry::new().with(std::sync::Arc::new(logiwa::webhook::LogiwaInbound))
+    let logiwa: std::sync::Arc<dyn crate::ports::InboundParser> = std::sync::Arc::new(logiwa::webhook::LogiwaInbound);
+    crate::registry::Registry::new().with(logiwa)
 }
