@@ -388,7 +388,16 @@ async fn ship_all(
     // (order index, next package) still to ship, and when it may go.
     let mut next: Vec<(usize, usize, Instant)> = (0..plan.len()).map(|i| (i, 0, Instant::now())).collect();
     let give_up = Instant::now() + budget;
+    let mut reported = Instant::now();
     while !next.is_empty() {
+        if reported.elapsed() > Duration::from_secs(10) {
+            let waiting = next
+                .iter()
+                .filter(|(i, _, _)| lw.shipment_order_by_code(&plan[*i].number).is_none())
+                .count();
+            info!(orders_left = next.len(), not_in_wms_yet = waiting, "chaos shipping");
+            reported = Instant::now();
+        }
         if Instant::now() > give_up {
             anyhow::bail!("{} orders never reached the WMS to be shipped", next.len());
         }
