@@ -17,6 +17,12 @@ const NAMESPACE: &str = "lease";
 /// Lease length when the invocation deadline is unknown (tests, local runs).
 const FALLBACK: Duration = Duration::from_secs(60);
 
+/// The lease subject of an order: the same in every function that writes orders, so they contend for
+/// one lease.
+pub fn order_subject(id: &crate::domain::SalesforceId) -> String {
+    format!("order#{}", id.as_str())
+}
+
 /// Leases over one store.
 #[derive(Clone, Copy)]
 pub struct Leases<'a> {

@@ -22,7 +22,7 @@ use waybill::batch::{self, BatchOptions, BatchReport, Record};
 use waybill::domain::{SalesforceId, ValidationError};
 use waybill::error::{Classified, FailureClass};
 use waybill::idempotency::{Idempotency, Outcome, RunError};
-use waybill::lease::{Lease, Leases};
+use waybill::lease::{order_subject, Lease, Leases};
 use waybill::lifecycle::{may_write, Stage};
 use waybill::mapping::MappingError;
 use waybill::messages::{Envelope, MessageError, OrderNotification};
@@ -210,11 +210,6 @@ async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> Has
         }
     }
     results
-}
-
-/// The lease subject of an order, the same in every function that writes orders.
-fn order_subject(id: &SalesforceId) -> String {
-    format!("order#{}", id.as_str())
 }
 
 fn copy_blocked(e: &ConsumeError, id: &SalesforceId) -> ConsumeError {

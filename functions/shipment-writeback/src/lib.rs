@@ -28,7 +28,7 @@ use waybill::batch::{self, BatchOptions, BatchReport, Record};
 use waybill::domain::{SalesforceId, ValidationError};
 use waybill::error::{chain, Classified, FailureClass, InvocationError};
 use waybill::invocation::Invocation;
-use waybill::lease::{Lease, Leases};
+use waybill::lease::{order_subject, Lease, Leases};
 use waybill::lifecycle::{may_write, Stage, Verdict};
 use waybill::mapping::{CachedMappings, MappingError};
 use waybill::messages::{Envelope, FulfillmentEvent, MessageError};
@@ -259,9 +259,7 @@ impl App {
         let taken: Vec<(SalesforceId, Result<Option<Lease>, waybill::ports::IdempotencyError>)> =
             futures::stream::iter(ids)
                 .map(|id| async move {
-                    let res = leases
-                        .acquire(&format!("order#{}", id.as_str()), deadline_ms, LEASE_PATIENCE)
-                        .await;
+                    let res = leases.acquire(&order_subject(&id), deadline_ms, LEASE_PATIENCE).await;
                     (id, res)
                 })
                 .buffer_unordered(self.config.concurrency.max(1))
