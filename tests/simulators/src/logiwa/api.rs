@@ -703,10 +703,7 @@ async fn list_inventory(
     let data: Vec<Value> = slice
         .into_iter()
         .map(|r| {
-            let product = d
-                .products
-                .iter()
-                .find(|p| p.client_identifier == r.client_identifier && p.sku == r.sku);
+            let product = d.product(r.client_identifier, &r.sku);
             inventory_json(r, &d.names(r.client_identifier, r.warehouse_identifier), product)
         })
         .collect();
@@ -819,10 +816,7 @@ async fn list_transactions(
     let data: Vec<Value> = slice
         .into_iter()
         .map(|t| {
-            let product = d
-                .products
-                .iter()
-                .find(|p| p.client_identifier == t.client_identifier && p.sku == t.sku);
+            let product = d.product(t.client_identifier, &t.sku);
             transaction_json(t, &d.names(t.client_identifier, t.warehouse_identifier), product)
         })
         .collect();

@@ -236,6 +236,13 @@ pub(crate) struct LwData {
 }
 
 impl LwData {
+    /// The client's product with this SKU, if any.
+    pub fn product(&self, client: Uuid, sku: &str) -> Option<&Product> {
+        self.products
+            .iter()
+            .find(|p| p.client_identifier == client && p.sku == sku)
+    }
+
     pub fn names(&self, client: Uuid, warehouse: Uuid) -> Names {
         let position = self.clients.iter().position(|c| c.identifier == client);
         Names {
@@ -668,10 +675,7 @@ impl LogiwaState {
         d.transactions
             .iter()
             .map(|t| {
-                let product = d
-                    .products
-                    .iter()
-                    .find(|p| p.client_identifier == t.client_identifier && p.sku == t.sku);
+                let product = d.product(t.client_identifier, &t.sku);
                 transaction_json(t, &d.names(t.client_identifier, t.warehouse_identifier), product)
             })
             .collect()
@@ -705,10 +709,7 @@ impl LogiwaState {
         d.inventory
             .iter()
             .map(|r| {
-                let product = d
-                    .products
-                    .iter()
-                    .find(|p| p.client_identifier == r.client_identifier && p.sku == r.sku);
+                let product = d.product(r.client_identifier, &r.sku);
                 inventory_json(r, &d.names(r.client_identifier, r.warehouse_identifier), product)
             })
             .collect()
