@@ -1,8 +1,22 @@
-//! `XrefStore` on DynamoDB: both directions of a Salesforce ↔ WMS link written in one conditional transaction.
+//! `XrefStore` on DynamoDB: both directions of a Salesforce ↔ WMS link, written as two ordered
+//! conditional updates rather than one transaction.
+//!
+//! Why not a transaction: it costs twice the write units of two plain writes, and the order of the two
+//! writes already gives every reader what it needs. The WMS side (`xref#<system>#<id>` → Salesforce id)
+//! goes first, the Salesforce side (`xref#sf#<id>` → WMS order) second:
+//! - the orders consumer asks the Salesforce side "is this record in the WMS yet?". Until the second
+//!   write lands the answer is no, so it looks the order up by code in the WMS and links again, which
+//!   finds the WMS side already agreeing and completes the pair;
+//! - shipment-writeback asks the WMS side; once it exists the order really is in the WMS and linked.
+//!
+//! A conflict on the Salesforce side (the record is linked to another WMS order) after the WMS side was
+//! created by this call removes that WMS side again (conditionally, only if it is still ours), so a
+//! conflict writes nothing, as a transaction would have.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{CancellationReason, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
 use tracing::{debug, instrument, warn};
 
 use super::item::{opt_s, req_s, s};
@@ -15,70 +29,77 @@ const WMS_ID: &str = "wms_id";
 const SF_ID: &str = "sf_id";
 const WMS_CODE: &str = "wms_code";
 
+/// How one conditional side-write ended.
+enum Side {
+    /// Written; `true` when the item did not exist before.
+    Written(bool),
+    /// The condition failed: the item links to this counterpart (when it says).
+    Taken(Option<String>),
+}
+
+impl DynamoState {
+    /// `SET <attr> = :v` unless the item links to something else already.
+    async fn link_side(
+        &self,
+        pk: String,
+        sk: &str,
+        attr: &'static str,
+        value: &str,
+        code: &str,
+        now: &str,
+    ) -> Result<Side, StoreError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            // `created_at` keeps its first value, so relinking the same pair changes nothing that matters.
+            .update_expression("SET #a = :v, wms_code = :code, created_at = if_not_exists(created_at, :now)")
+            .condition_expression("attribute_not_exists(pk) OR #a = :v")
+            .expression_attribute_names("#a", attr)
+            .expression_attribute_values(":v", s(value))
+            .expression_attribute_values(":code", s(code))
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::UpdatedOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(Side::Written(
+                out.attributes.as_ref().is_none_or(|a| !a.contains_key("created_at")),
+            )),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(Side::Taken(counterpart(failed.item(), attr)))
+                }
+                _ => Err(StoreError::Unavailable(boxed(e))),
+            },
+        }
+    }
+}
+
 #[async_trait]
 impl XrefStore for DynamoState {
     #[instrument(skip_all, fields(sf_id = %salesforce, wms = wms.system.as_str(), wms_id = %wms.id))]
     async fn link(&self, salesforce: &SalesforceId, wms: &WmsRef) -> Result<(), StoreError> {
         let now = now_rfc3339();
-        // `created_at` keeps its first value, so relinking the same pair changes nothing that matters.
-        let sf_side = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::xref_salesforce(salesforce)))
-            .key("sk", s(wms.system.as_str()))
-            .update_expression("SET wms_id = :wms_id, wms_code = :code, created_at = if_not_exists(created_at, :now)")
-            .condition_expression("attribute_not_exists(pk) OR wms_id = :wms_id")
-            .expression_attribute_values(":wms_id", s(wms.id.as_str()))
-            .expression_attribute_values(":code", s(&wms.code))
-            .expression_attribute_values(":now", s(&now))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| StoreError::Unavailable(boxed(e)))?;
-        let wms_side = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::xref_wms(wms.system, &wms.id)))
-            .key("sk", s(keys::XREF_SF_SK))
-            .update_expression("SET sf_id = :sf_id, wms_code = :code, created_at = if_not_exists(created_at, :now)")
-            .condition_expression("attribute_not_exists(pk) OR sf_id = :sf_id")
-            .expression_attribute_values(":sf_id", s(salesforce.as_str()))
-            .expression_attribute_values(":code", s(&wms.code))
-            .expression_attribute_values(":now", s(&now))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| StoreError::Unavailable(boxed(e)))?;
-
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(sf_side).build())
-            .transact_items(TransactWriteItem::builder().update(wms_side).build())
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => {
-                debug!("cross-reference linked");
-                return Ok(());
-            }
-            Err(err) => err,
-        };
-
-        // Reasons come in item order: [0] the Salesforce side, [1] the WMS side.
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() {
-            let reasons = cancelled.cancellation_reasons();
-            if condition_failed(reasons.first()) {
-                let existing = match old_value(reasons.first(), WMS_ID) {
-                    Some(v) => Some(v),
-                    None => self
-                        .wms_for(salesforce, wms.system)
-                        .await?
-                        .map(|r| r.id.as_str().to_owned()),
-                };
-                if let Some(existing) = existing.filter(|e| !rules::link_allowed(Some(e), wms.id.as_str())) {
-                    warn!(existing_wms_id = %existing, "salesforce record already linked to another order");
-                    return Err(rules::salesforce_conflict(salesforce, wms.system, &existing));
-                }
-            }
-            if condition_failed(reasons.get(1)) {
-                let existing = match old_value(reasons.get(1), SF_ID) {
+        let wms_pk = keys::xref_wms(wms.system, &wms.id);
+        // 1. The WMS side: the order belongs to this record (or already did).
+        let created = match self
+            .link_side(
+                wms_pk.clone(),
+                keys::XREF_SF_SK,
+                SF_ID,
+                salesforce.as_str(),
+                &wms.code,
+                &now,
+            )
+            .await?
+        {
+            Side::Written(created) => created,
+            Side::Taken(seen) => {
+                let existing = match seen {
                     Some(v) => Some(v),
                     None => self
                         .salesforce_for(wms.system, &wms.id)
@@ -89,11 +110,48 @@ impl XrefStore for DynamoState {
                     warn!(existing_sf_id = %existing, "wms order already linked to another salesforce record");
                     return Err(rules::wms_conflict(wms.system, &wms.id, &existing));
                 }
+                // The condition failed but the item agrees on re-read: a concurrent writer; retry.
+                return Err(StoreError::Unavailable(
+                    "wms side of the link changed concurrently".into(),
+                ));
+            }
+        };
+        // 2. The Salesforce side: the record is in this WMS as this order.
+        match self
+            .link_side(
+                keys::xref_salesforce(salesforce),
+                wms.system.as_str(),
+                WMS_ID,
+                wms.id.as_str(),
+                &wms.code,
+                &now,
+            )
+            .await?
+        {
+            Side::Written(_) => {
+                debug!("cross-reference linked");
+                Ok(())
+            }
+            Side::Taken(seen) => {
+                let existing = match seen {
+                    Some(v) => Some(v),
+                    None => self
+                        .wms_for(salesforce, wms.system)
+                        .await?
+                        .map(|r| r.id.as_str().to_owned()),
+                };
+                let Some(existing) = existing.filter(|e| !rules::link_allowed(Some(e), wms.id.as_str())) else {
+                    return Err(StoreError::Unavailable(
+                        "salesforce side of the link changed concurrently".into(),
+                    ));
+                };
+                warn!(existing_wms_id = %existing, "salesforce record already linked to another order");
+                if created {
+                    self.unlink_created(&wms_pk, salesforce, &now).await;
+                }
+                Err(rules::salesforce_conflict(salesforce, wms.system, &existing))
             }
         }
-        // Transaction conflicts with a concurrent writer, throttling, or a condition that no longer fails
-        // on re-read: all worth a retry.
-        Err(StoreError::Unavailable(boxed(err)))
     }
 
     #[instrument(skip_all, fields(sf_id = %salesforce, wms = system.as_str()))]
@@ -130,14 +188,32 @@ impl XrefStore for DynamoState {
     }
 }
 
-fn condition_failed(reason: Option<&CancellationReason>) -> bool {
-    reason.and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+impl DynamoState {
+    /// Takes back a WMS side this call created, only while it is still exactly ours. If this fails the
+    /// conflict is still reported (and logged), and the WMS side names a record that does not name it
+    /// back, which the conflict's operator sees.
+    async fn unlink_created(&self, wms_pk: &str, salesforce: &SalesforceId, now: &str) {
+        let undone = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(wms_pk))
+            .key("sk", s(keys::XREF_SF_SK))
+            .condition_expression("sf_id = :sf AND created_at = :now")
+            .expression_attribute_values(":sf", s(salesforce.as_str()))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        if let Err(e) = undone {
+            warn!(error.message = %crate::error::chain(&e), "could not take back the wms side of a conflicting link");
+        }
+    }
 }
 
 /// The counterpart recorded in the item that made the condition fail (returned thanks to ALL_OLD).
-fn old_value(reason: Option<&CancellationReason>, attr: &'static str) -> Option<String> {
-    reason
-        .and_then(CancellationReason::item)
-        .and_then(|item| opt_s(item, attr).ok().flatten())
-        .map(str::to_owned)
+fn counterpart(item: Option<&HashMap<String, AttributeValue>>, attr: &str) -> Option<String> {
+    match item?.get(attr)? {
+        AttributeValue::S(v) => Some(v.clone()),
+        _ => None,
+    }
 }
