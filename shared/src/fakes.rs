@@ -277,9 +277,14 @@ impl MemoryRateGate {
 
 #[async_trait]
 impl RateGate for MemoryRateGate {
-    async fn reserve(&self, bucket: &str, interval: std::time::Duration) -> Result<OffsetDateTime, StoreError> {
+    async fn reserve(
+        &self,
+        bucket: &str,
+        interval: std::time::Duration,
+        lead: std::time::Duration,
+    ) -> Result<OffsetDateTime, StoreError> {
         let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
-        let now = rules::to_epoch_ms(OffsetDateTime::now_utc());
+        let now = rules::to_epoch_ms(OffsetDateTime::now_utc()) + i64::try_from(lead.as_millis()).unwrap_or(0);
         let mut next = lock(&self.next_ms);
         // Same arithmetic as the DynamoDB adapter: a slot up to one interval past is sent at once.
         let (slot, after) = match next.get(bucket).copied().filter(|n| *n >= now - step) {

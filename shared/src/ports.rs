@@ -400,6 +400,13 @@ pub struct OrderState {
 }
 
 impl OrderState {
+    /// True when the order is in the WMS and has moved past `stage`: work whose only remaining effect
+    /// is `stage` (the orders consumer's status on submit, for a duplicate notification) is superseded,
+    /// since the lifecycle never goes back to it.
+    pub fn past(&self, stage: crate::lifecycle::Stage) -> bool {
+        self.wms.is_some() && self.stage.as_ref().is_some_and(|s| s.stage.rank() > stage.rank())
+    }
+
     /// A new, unsaved state (version 0: the first save writes version 1).
     pub fn new(source_system: &str, source_id: &str, now: OffsetDateTime) -> Self {
         Self {
@@ -452,11 +459,13 @@ pub trait OrderStateStore: Send + Sync {
 #[async_trait]
 pub trait RateGate: Send + Sync {
     /// Reserves the next send slot of `bucket` (slots are `interval` apart across everyone sharing the
-    /// store) and returns when it is (now, for an idle bucket).
+    /// store) no earlier than `lead` from now, and returns when it is (now + `lead`, for an idle bucket).
+    /// `lead` is how long the caller expects the reservation to take: a slot that has passed before the
+    /// caller learns of it cannot be used.
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached or stays contended.
-    async fn reserve(&self, bucket: &str, interval: Duration) -> Result<OffsetDateTime, StoreError>;
+    async fn reserve(&self, bucket: &str, interval: Duration, lead: Duration) -> Result<OffsetDateTime, StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------

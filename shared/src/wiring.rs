@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use crate::adapters::dynamodb::DynamoState;
-use crate::adapters::http_client::SharedRate;
+use crate::adapters::http_client::{plan_share, PlanShare, SharedRate};
 use crate::adapters::logiwa::{Logiwa, LogiwaConfig};
 use crate::adapters::salesforce::{SalesforceConfig, SalesforceOm};
 use crate::adapters::secrets::SecretsManagerProvider;
@@ -129,7 +129,10 @@ pub fn salesforce(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<Sal
 /// (default 2, the Basic plan; 6 on Premium), `LOGIWA_RATE_BUCKET` (the shared bucket of the account;
 /// default `logiwa#<secret ARN>`, so every function using the same credentials shares one limit).
 ///
-/// The plan's limit is per account, so every call waits for a slot in the bucket in `gate` (the state
+/// The plan's limit is per account. `LOGIWA_ACCOUNT_ENVIRONMENTS` (default 21, the template's 10 + 10
+/// batch concurrency plus the poll) is how many execution environments can call at once; when the plan
+/// divided among them still leaves each a useful fixed rate ([`plan_share`]), each keeps to its share
+/// with no store round trip; otherwise every call waits for a slot in the bucket in `gate` (the state
 /// table), shared by every execution environment of every function.
 ///
 /// # Errors
@@ -143,15 +146,25 @@ pub fn logiwa(
     let bucket = env.or("LOGIWA_RATE_BUCKET", &format!("logiwa#{secret_id}"));
     let mut c = LogiwaConfig::new(secret_id);
     c.http.request_timeout = env.seconds_or(VENDOR_TIMEOUT, 20)?;
-    if let Some(rps) = env.optional("LOGIWA_REQUESTS_PER_SECOND") {
-        c = c.with_rate(
-            rps.parse::<NonZeroU32>()
-                .map_err(|e| invalid("LOGIWA_REQUESTS_PER_SECOND", e))?,
-        );
+    let plan = match env.optional("LOGIWA_REQUESTS_PER_SECOND") {
+        Some(rps) => rps
+            .parse::<NonZeroU32>()
+            .map_err(|e| invalid("LOGIWA_REQUESTS_PER_SECOND", e))?,
+        None => c.http.requests_per_second,
+    };
+    let environments = env
+        .or("LOGIWA_ACCOUNT_ENVIRONMENTS", "21")
+        .parse::<NonZeroU32>()
+        .map_err(|e| invalid("LOGIWA_ACCOUNT_ENVIRONMENTS", e))?;
+    let share = plan_share(plan, environments);
+    tracing::info!(plan, environments, ?share, "logiwa rate limit");
+    match share {
+        PlanShare::Split(own) => Logiwa::new(c.with_rate(own), secrets).map(Arc::new),
+        PlanShare::Shared => {
+            Logiwa::new(c.with_rate(plan), secrets).map(|l| Arc::new(l.with_shared_rate(SharedRate { gate, bucket })))
+        }
     }
-    Logiwa::new(c, secrets)
-        .map(|l| Arc::new(l.with_shared_rate(SharedRate { gate, bucket })))
-        .map_err(|e| invalid(keys::LOGIWA_SECRET_ARN, e))
+    .map_err(|e| invalid(keys::LOGIWA_SECRET_ARN, e))
 }
 
 /// Every WMS connector this deployment is configured for, keyed by system (Logiwa when

@@ -76,6 +76,9 @@ pub async fn sdk_config() -> SdkConfig {
 pub struct DynamoState {
     client: Client,
     table: String,
+    /// The last `next_ms` this process saw per rate bucket: tells a reservation which of its two
+    /// conditional writes (busy or idle bucket) will most likely succeed, so most take one call.
+    rate_hints: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl DynamoState {
@@ -84,6 +87,7 @@ impl DynamoState {
         Self {
             client,
             table: table.into(),
+            rate_hints: std::sync::Arc::default(),
         }
     }
 

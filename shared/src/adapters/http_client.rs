@@ -167,6 +167,36 @@ impl std::fmt::Debug for SharedRate {
     }
 }
 
+/// How the environments sharing one vendor account divide its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanShare {
+    /// Each environment keeps to this rate on its own, with no store round trip per request: the
+    /// environments together can never exceed the plan.
+    Split(NonZeroU32),
+    /// Too little for each environment to keep a fixed share: every request reserves a slot in the
+    /// account's bucket (see [`SharedRate`]).
+    Shared,
+}
+
+/// The least per-environment rate worth a fixed share: a Lambda environment makes its vendor calls one
+/// after another, a few per second, so below this a fixed share would throttle an environment while the
+/// account sits idle.
+pub const MIN_SPLIT_RATE: u32 = 5;
+
+/// Divides a plan of `plan` requests per second among at most `environments` concurrent execution
+/// environments. A fixed share is `plan / environments - 1`: governor spaces an environment's calls
+/// evenly, but a sliding one-second window can catch one more call per environment at its edges, hence
+/// the `- 1`, so the sum stays within the plan in every window. Below [`MIN_SPLIT_RATE`] the share
+/// would starve environments, so the plan is shared through the bucket instead (Logiwa's Basic and
+/// Premium plans, 2 and 6 req/s, always are).
+pub fn plan_share(plan: NonZeroU32, environments: NonZeroU32) -> PlanShare {
+    let share = (plan.get() / environments.get()).saturating_sub(1);
+    match NonZeroU32::new(share) {
+        Some(s) if s.get() >= MIN_SPLIT_RATE => PlanShare::Split(s),
+        _ => PlanShare::Shared,
+    }
+}
+
 /// Slots are spaced 5% wider than the plan's rate: arrival times at the vendor jitter by a few
 /// milliseconds, and a sliding one-second window counts a request that lands early against the previous
 /// second. 95% of the plan is the price of never seeing a 429.
@@ -181,6 +211,8 @@ pub(crate) struct HttpClient {
     client: reqwest::Client,
     limiter: DefaultDirectRateLimiter,
     shared: Option<SharedRate>,
+    /// Moving average of the shared bucket's reservation round trip (µs).
+    reserve_rtt_micros: std::sync::atomic::AtomicU64,
     settings: HttpSettings,
     counters: Mutex<BTreeMap<String, u64>>,
     deadline: Mutex<Option<Instant>>,
@@ -200,6 +232,7 @@ impl HttpClient {
             client,
             limiter: RateLimiter::direct(quota),
             shared: None,
+            reserve_rtt_micros: std::sync::atomic::AtomicU64::new(0),
             settings,
             counters: Mutex::new(BTreeMap::new()),
             deadline: Mutex::new(None),
@@ -230,10 +263,18 @@ impl HttpClient {
             return Ok(());
         };
         let interval = self.shared_interval();
-        let tolerance = interval / SHARED_SPACING_MARGIN;
+        // Slots are `1/rps + 5%` apart, so `rps` of them span 1.05 s: a request sent up to 50 ms after its
+        // slot still leaves at most `rps` in any sliding second. Half of that is ours, half is left for
+        // jitter on the way. The bound is in time, not a share of the interval: at a fast plan (200/s, 5 ms
+        // apart) a share would be below the timer's resolution and every slot would count as missed.
+        let tolerance = Duration::from_secs(1) / SHARED_SPACING_MARGIN / 2;
         let give_up = remaining.map(|r| Instant::now() + r);
         for _ in 0..MAX_SLOT_TRIES {
-            let slot = match shared.gate.reserve(&shared.bucket, interval).await {
+            let lead = self.reservation_lead();
+            let asked = Instant::now();
+            let reserved = shared.gate.reserve(&shared.bucket, interval, lead).await;
+            self.observe_reservation(asked.elapsed());
+            let slot = match reserved {
                 Ok(slot) => slot,
                 Err(e) => {
                     tracing::warn!(system = self.system, bucket = %shared.bucket, error.message = %crate::error::chain(&e), "shared rate limit unavailable; using the per-process limit");
@@ -259,6 +300,24 @@ impl HttpClient {
         }
         // Every slot came too late (a very slow store): send under the per-process limiter.
         Ok(())
+    }
+
+    /// How far ahead to ask for a slot: one and a half times the recent reservation round trip (a moving
+    /// average), so the answer arrives before the slot does. At most a second: a store that slow is
+    /// better treated as missing a slot than as a reason to hold every request back.
+    fn reservation_lead(&self) -> Duration {
+        let micros = self.reserve_rtt_micros.load(std::sync::atomic::Ordering::Relaxed);
+        (Duration::from_micros(micros) * 3 / 2).min(Duration::from_secs(1))
+    }
+
+    fn observe_reservation(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let _ = self.reserve_rtt_micros.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            // A quarter of each new sample: a few slow answers move it, one does not.
+            |avg| Some(if avg == 0 { took } else { avg - avg / 4 + took / 4 }),
+        );
     }
 
     /// Sets (or clears) the instant after which no new attempt starts, e.g. the Lambda invocation deadline
@@ -456,6 +515,34 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nz(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).expect("non-zero")
+    }
+
+    #[test]
+    fn logiwas_documented_plans_are_always_shared_through_the_bucket_by_the_templates_environments() {
+        assert_eq!(plan_share(nz(2), nz(21)), PlanShare::Shared);
+        assert_eq!(plan_share(nz(6), nz(21)), PlanShare::Shared);
+        assert_eq!(plan_share(nz(6), nz(1)), PlanShare::Split(nz(5)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fixed_shares_never_add_up_to_more_than_the_plan_even_with_one_extra_call_each_per_window(
+            plan in 1u32..5_000, environments in 1u32..200,
+        ) {
+            match plan_share(nz(plan), nz(environments)) {
+                PlanShare::Split(share) => {
+                    proptest::prop_assert!(share.get() >= MIN_SPLIT_RATE);
+                    proptest::prop_assert!(u64::from(environments) * u64::from(share.get() + 1) <= u64::from(plan));
+                }
+                PlanShare::Shared => {
+                    proptest::prop_assert!(plan / environments < MIN_SPLIT_RATE + 1);
+                }
+            }
+        }
+    }
 
     #[test]
     fn only_server_errors_and_throttling_are_transient() {

@@ -1,5 +1,5 @@
 //! `RateGate` on DynamoDB: one item per bucket (`rate#<bucket>` / `rate`) holding the next free send slot
-//! in epoch ms; a reservation is one conditional `UpdateItem` (two when the bucket was idle).
+//! in epoch ms; a reservation is one conditional `UpdateItem` (two when it guessed the bucket's state wrong).
 //!
 //! Slots are spaced `interval` apart, so requests from every execution environment leave at the vendor's
 //! rate and never in bursts. Busy bucket: `next_ms = next_ms + interval` if `next_ms >= now - interval`
@@ -7,12 +7,17 @@
 //! interval since the slot before it). Idle bucket: `next_ms = now + interval` if absent or
 //! `next_ms < now - interval` (our slot is now). The two conditions are complementary, so only a writer
 //! that raced another between its two calls needs another round.
+//!
+//! Which write goes first follows the last `next_ms` this process saw (a failed condition returns the
+//! item, so even a wrong guess teaches the next one): under a steady load a reservation is one call, not
+//! a failed busy write followed by an idle one.
 
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use tracing::{debug, instrument};
 
 use super::item::{n, opt_n, s};
@@ -20,73 +25,118 @@ use super::{boxed, keys, rules, DynamoState};
 use crate::ports::{RateGate, StoreError};
 
 /// Attempts before the reservation gives up (each lost race means another environment just reserved).
-const MAX_ATTEMPTS: u32 = 10;
+const MAX_ATTEMPTS: u32 = 16;
+
+/// The bucket's state as one of the two conditional writes assumes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guess {
+    Busy,
+    Idle,
+}
+
+impl DynamoState {
+    fn rate_hint(&self, pk: &str) -> Option<i64> {
+        self.rate_hints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(pk)
+            .copied()
+    }
+
+    fn set_rate_hint(&self, pk: &str, next_ms: i64) {
+        self.rate_hints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(pk.to_owned(), next_ms);
+    }
+
+    /// One conditional write: `Ok(Some(slot))` when it won, `Ok(None)` when its condition failed.
+    async fn try_reserve(&self, pk: &str, guess: Guess, now: i64, step: i64) -> Result<Option<i64>, StoreError> {
+        let base = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(keys::RATE_SK))
+            .expression_attribute_values(":since", n(now - step))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let sent = match guess {
+            Guess::Busy => {
+                base.update_expression("SET next_ms = next_ms + :step")
+                    .condition_expression("next_ms >= :since")
+                    .expression_attribute_values(":step", n(step))
+                    .return_values(ReturnValue::UpdatedNew)
+                    .send()
+                    .await
+            }
+            Guess::Idle => {
+                base.update_expression("SET next_ms = :next")
+                    .condition_expression("attribute_not_exists(next_ms) OR next_ms < :since")
+                    .expression_attribute_values(":next", n(now + step))
+                    .send()
+                    .await
+            }
+        };
+        match sent {
+            Ok(out) if guess == Guess::Busy => {
+                let next = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| opt_n(a, "next_ms").ok().flatten())
+                    .ok_or_else(|| StoreError::Malformed {
+                        key: pk.to_owned(),
+                        reason: "next_ms missing after update".into(),
+                    })?;
+                self.set_rate_hint(pk, next);
+                Ok(Some((next - step).max(now)))
+            }
+            Ok(_) => {
+                self.set_rate_hint(pk, now + step);
+                Ok(Some(now))
+            }
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    // The item as it was: the next guess is then right unless someone races us again.
+                    let seen = failed.item().and_then(|item| match item.get("next_ms") {
+                        Some(AttributeValue::N(v)) => v.parse().ok(),
+                        _ => None,
+                    });
+                    match seen {
+                        Some(v) => self.set_rate_hint(pk, v),
+                        // No item: the bucket is idle.
+                        None => self.set_rate_hint(pk, i64::MIN),
+                    }
+                    Ok(None)
+                }
+                _ => Err(StoreError::Unavailable(boxed(e))),
+            },
+        }
+    }
+}
 
 #[async_trait]
 impl RateGate for DynamoState {
     #[instrument(skip_all, fields(bucket = %bucket))]
-    async fn reserve(&self, bucket: &str, interval: Duration) -> Result<time::OffsetDateTime, StoreError> {
+    async fn reserve(
+        &self,
+        bucket: &str,
+        interval: Duration,
+        lead: Duration,
+    ) -> Result<time::OffsetDateTime, StoreError> {
         let pk = keys::rate(bucket);
         let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
+        let lead = i64::try_from(lead.as_millis()).unwrap_or(0);
         for _ in 0..MAX_ATTEMPTS {
-            let now = rules::to_epoch_ms(time::OffsetDateTime::now_utc());
-            // Busy bucket: take the slot after the last one reserved.
-            let busy = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(&pk))
-                .key("sk", s(keys::RATE_SK))
-                .update_expression("SET next_ms = next_ms + :step")
-                .condition_expression("next_ms >= :since")
-                .expression_attribute_values(":step", n(step))
-                .expression_attribute_values(":since", n(now - step))
-                .return_values(ReturnValue::UpdatedNew)
-                .send()
-                .await;
-            match busy {
-                Ok(out) => {
-                    let next: i64 = out
-                        .attributes
-                        .as_ref()
-                        .and_then(|a| opt_n(a, "next_ms").ok().flatten())
-                        .ok_or_else(|| StoreError::Malformed {
-                            key: pk.clone(),
-                            reason: "next_ms missing after update".into(),
-                        })?;
-                    let slot = (next - step).max(now);
-                    debug!(wait_ms = slot - now, "rate slot reserved");
-                    return slot_time(&pk, slot);
-                }
-                Err(e)
-                    if matches!(
-                        e.as_service_error(),
-                        Some(UpdateItemError::ConditionalCheckFailedException(_))
-                    ) => {}
-                Err(e) => return Err(StoreError::Unavailable(boxed(e))),
-            }
-            // Idle bucket: the slot is now.
-            let idle = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(&pk))
-                .key("sk", s(keys::RATE_SK))
-                .update_expression("SET next_ms = :next")
-                .condition_expression("attribute_not_exists(next_ms) OR next_ms < :since")
-                .expression_attribute_values(":next", n(now + step))
-                .expression_attribute_values(":since", n(now - step))
-                .send()
-                .await;
-            match idle {
-                Ok(_) => return slot_time(&pk, now),
-                // Someone reserved between the two calls: the bucket is busy again.
-                Err(e)
-                    if matches!(
-                        e.as_service_error(),
-                        Some(UpdateItemError::ConditionalCheckFailedException(_))
-                    ) => {}
-                Err(e) => return Err(StoreError::Unavailable(boxed(e))),
+            // "Now" is when the caller will have the answer: that is the earliest slot it can use.
+            let now = rules::to_epoch_ms(time::OffsetDateTime::now_utc()) + lead;
+            // Unknown bucket (first call of this process): assume busy, the state under load.
+            let guess = match self.rate_hint(&pk) {
+                Some(next) if next < now - step => Guess::Idle,
+                _ => Guess::Busy,
+            };
+            if let Some(slot) = self.try_reserve(&pk, guess, now, step).await? {
+                debug!(wait_ms = slot - now + lead, ?guess, "rate slot reserved");
+                return slot_time(&pk, slot);
             }
         }
         Err(StoreError::Unavailable(
