@@ -35,6 +35,17 @@ pub struct Lease {
     key: IdempotencyKey,
 }
 
+/// What [`Leases::acquire_unless`] ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// The lease is ours; release it.
+    Held(Lease),
+    /// Someone else holds it, and the caller's rule says the work is already done.
+    Covered,
+    /// Someone else holds it, past the caller's patience.
+    Busy,
+}
+
 impl Lease {
     /// What the lease covers (`order#<id>`).
     pub fn key(&self) -> &str {
@@ -92,17 +103,54 @@ impl<'a> Leases<'a> {
         deadline_ms: u64,
         patience: Duration,
     ) -> Result<Option<Lease>, IdempotencyError> {
+        match self
+            .acquire_unless(subject, deadline_ms, patience, || std::future::ready(false))
+            .await?
+        {
+            Taken::Held(l) => Ok(Some(l)),
+            Taken::Covered | Taken::Busy => Ok(None),
+        }
+    }
+
+    /// Takes the lease, waiting up to `patience` for a holder to finish, unless the work is `covered`
+    /// (the caller's rule for "a holder already did what I came to do"). `covered` is asked when the
+    /// lease is first found held and again when patience runs out, so covered work is acknowledged at
+    /// once instead of waiting for the holder, and nobody else's lease is polled for nothing.
+    ///
+    /// Polling backs off from 100 ms to 1 s with jitter, so holders' waiters do not poll in step.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn acquire_unless<F, Fut>(
+        &self,
+        subject: &str,
+        deadline_ms: u64,
+        patience: Duration,
+        covered: F,
+    ) -> Result<Taken, IdempotencyError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let give_up = tokio::time::Instant::now() + patience;
-        let mut wait = Duration::from_millis(50);
+        let mut wait = Duration::from_millis(100);
+        let mut asked = false;
         loop {
             if let Some(l) = self.try_acquire(subject, deadline_ms).await? {
-                return Ok(Some(l));
+                return Ok(Taken::Held(l));
             }
-            if tokio::time::Instant::now() + wait > give_up {
-                return Ok(None);
+            if !asked {
+                asked = true;
+                if covered().await {
+                    return Ok(Taken::Covered);
+                }
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(400));
+            let jittered = wait.mul_f64(rand::random_range(0.75..1.25));
+            if tokio::time::Instant::now() + jittered > give_up {
+                return Ok(if covered().await { Taken::Covered } else { Taken::Busy });
+            }
+            tokio::time::sleep(jittered).await;
+            wait = (wait * 2).min(Duration::from_secs(1));
         }
     }
 
@@ -129,6 +177,29 @@ mod tests {
         assert!(leases.try_acquire("order#2", 0).await.expect("store").is_some());
         leases.release(first).await.expect("release");
         assert!(leases.try_acquire("order#1", 0).await.expect("store").is_some());
+    }
+
+    #[tokio::test]
+    async fn work_a_holder_already_covered_is_reported_at_once_without_waiting_out_the_patience() {
+        let store = MemoryIdempotency::new();
+        let leases = Leases::new(&store);
+        let _held = leases.try_acquire("order#5", 0).await.expect("store").expect("free");
+        let started = tokio::time::Instant::now();
+        let got = leases
+            .acquire_unless("order#5", 0, Duration::from_secs(5), || std::future::ready(true))
+            .await
+            .expect("store");
+        assert_eq!(got, Taken::Covered);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+        let got = leases
+            .acquire_unless("order#5", 0, Duration::from_millis(300), || std::future::ready(false))
+            .await
+            .expect("store");
+        assert_eq!(got, Taken::Busy);
     }
 
     #[tokio::test]

@@ -22,7 +22,7 @@ use waybill::batch::{self, BatchOptions, BatchReport, Record};
 use waybill::domain::{SalesforceId, ValidationError};
 use waybill::error::{Classified, FailureClass};
 use waybill::idempotency::{Idempotency, Outcome, RunError};
-use waybill::lease::{order_subject, Lease, Leases};
+use waybill::lease::{order_subject, Lease, Leases, Taken};
 use waybill::lifecycle::{may_write, Stage};
 use waybill::mapping::MappingError;
 use waybill::messages::{Envelope, MessageError, OrderNotification};
@@ -162,10 +162,12 @@ async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> Has
     ids.sort();
     ids.dedup();
     let leases = Leases::new(app.ports.idempotency.as_ref());
-    let taken: Vec<(SalesforceId, Result<Option<Lease>, ConsumeError>)> = futures::stream::iter(ids)
+    let taken: Vec<(SalesforceId, Result<Taken, ConsumeError>)> = futures::stream::iter(ids)
         .map(|id| async move {
             let res = leases
-                .acquire(&order_subject(&id), deadline_ms, LEASE_PATIENCE)
+                .acquire_unless(&order_subject(&id), deadline_ms, LEASE_PATIENCE, || {
+                    superseded(app, &id)
+                })
                 .await
                 .map_err(|e| ConsumeError::Store(StoreError::Unavailable(Box::new(e))));
             (id, res)
@@ -174,28 +176,35 @@ async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> Has
         .collect()
         .await;
     let mut held: Vec<Lease> = Vec::new();
-    let mut blocked: HashMap<SalesforceId, ConsumeError> = HashMap::new();
+    let mut blocked: HashMap<SalesforceId, Option<ConsumeError>> = HashMap::new();
     let mut ids = Vec::new();
     for (id, res) in taken {
         match res {
-            Ok(Some(lease)) => {
+            Ok(Taken::Held(lease)) => {
                 held.push(lease);
                 ids.push(id);
             }
-            Ok(None) => {
-                blocked.insert(id.clone(), ConsumeError::Busy(id));
+            Ok(Taken::Covered) => {
+                blocked.insert(id, None);
+            }
+            Ok(Taken::Busy) => {
+                blocked.insert(id.clone(), Some(ConsumeError::Busy(id)));
             }
             Err(e) => {
-                blocked.insert(id, e);
+                blocked.insert(id, Some(e));
             }
         }
     }
     let mut leased = Vec::new();
     for (message_id, env) in notes {
         match blocked.get(&env.data.record_id) {
-            Some(e) => {
+            Some(Some(e)) => {
                 info!(message_id = %message_id, sf_id = %env.data.record_id, error.code = e.code(), "order not leased; retried later");
                 results.insert(message_id, Err(copy_blocked(e, &env.data.record_id)));
+            }
+            Some(None) => {
+                info!(message_id = %message_id, sf_id = %env.data.record_id, "order already in the WMS and past submitted; notification covered");
+                results.insert(message_id, Ok(()));
             }
             None => leased.push((message_id, env)),
         }
@@ -210,6 +219,20 @@ async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> Has
         }
     }
     results
+}
+
+/// The rule for a notification whose order another invocation holds: nothing is left for it to do once
+/// the order is in the WMS and past `submitted` (its status on submit can no longer be written). An
+/// unreadable state counts as not covered, so the record is retried rather than dropped.
+async fn superseded(app: &App, id: &SalesforceId) -> bool {
+    let tracker = Tracker::new(app.ports.order_state.as_ref(), SOURCE_SYSTEM);
+    match tracker.get(id.as_str()).await {
+        Ok(state) => state.is_some_and(|st| st.past(Stage::Submitted)),
+        Err(e) => {
+            warn!(sf_id = %id, error.message = %waybill::error::chain(&e), "order state unreadable; notification retried");
+            false
+        }
+    }
 }
 
 fn copy_blocked(e: &ConsumeError, id: &SalesforceId) -> ConsumeError {

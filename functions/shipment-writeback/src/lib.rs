@@ -15,7 +15,7 @@ pub mod config;
 pub mod records;
 pub mod wire;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use waybill::batch::{self, BatchOptions, BatchReport, Record};
 use waybill::domain::{SalesforceId, ValidationError};
 use waybill::error::{chain, Classified, FailureClass, InvocationError};
 use waybill::invocation::Invocation;
-use waybill::lease::{order_subject, Lease, Leases};
+use waybill::lease::{order_subject, Lease, Leases, Taken};
 use waybill::lifecycle::{may_write, Stage, Verdict};
 use waybill::mapping::{CachedMappings, MappingError};
 use waybill::messages::{Envelope, FulfillmentEvent, MessageError};
@@ -253,27 +253,38 @@ impl App {
         held: &mut Vec<Lease>,
         results: &mut HashMap<String, Result<(), WritebackError>>,
     ) -> Vec<Linked> {
-        let mut ids: Vec<SalesforceId> = linked.iter().map(|l| l.fo_id.clone()).collect();
-        ids.sort();
-        ids.dedup();
-        let taken: Vec<(SalesforceId, Result<Option<Lease>, waybill::ports::IdempotencyError>)> =
-            futures::stream::iter(ids)
-                .map(|id| async move {
-                    let res = leases.acquire(&order_subject(&id), deadline_ms, LEASE_PATIENCE).await;
-                    (id, res)
-                })
-                .buffer_unordered(self.config.concurrency.max(1))
-                .collect()
-                .await;
+        // Per order, the latest arrival among its events: the order is covered when a completed
+        // write-back read the WMS after all of them.
+        let mut latest: BTreeMap<SalesforceId, time::OffsetDateTime> = BTreeMap::new();
+        for l in &linked {
+            let at = latest.entry(l.fo_id.clone()).or_insert(l.received_at);
+            *at = (*at).max(l.received_at);
+        }
+        let taken: Vec<(SalesforceId, Result<Taken, waybill::ports::IdempotencyError>)> = futures::stream::iter(latest)
+            .map(|(id, received_at)| async move {
+                let res = leases
+                    .acquire_unless(&order_subject(&id), deadline_ms, LEASE_PATIENCE, || {
+                        self.covered(&id, received_at)
+                    })
+                    .await;
+                (id, res)
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
         let mut ok: HashSet<SalesforceId> = HashSet::new();
+        let mut covered: HashSet<SalesforceId> = HashSet::new();
         let mut failed: HashMap<SalesforceId, String> = HashMap::new();
         for (id, res) in taken {
             match res {
-                Ok(Some(lease)) => {
+                Ok(Taken::Held(lease)) => {
                     held.push(lease);
                     ok.insert(id);
                 }
-                Ok(None) => {}
+                Ok(Taken::Covered) => {
+                    covered.insert(id);
+                }
+                Ok(Taken::Busy) => {}
                 Err(e) => {
                     failed.insert(id, chain(&e));
                 }
@@ -288,7 +299,7 @@ impl App {
                     l.message_id,
                     Err(WritebackError::Store(StoreError::Unavailable(reason.clone().into()))),
                 );
-            } else if self.covered(&l).await {
+            } else if covered.contains(&l.fo_id) {
                 // Another invocation is writing this order now, and the last completed write-back read
                 // the WMS after this event arrived: what the event points at is already in Salesforce.
                 info!(message_id = %l.message_id, sf_id = %l.fo_id, "event already covered by a later write-back");
@@ -303,13 +314,13 @@ impl App {
 
     /// Whether a completed write-back of the event's order began reading the WMS after the event was
     /// received (notifications point, consumers read: that read saw what the event points at).
-    async fn covered(&self, l: &Linked) -> bool {
+    async fn covered(&self, fo_id: &SalesforceId, received_at: time::OffsetDateTime) -> bool {
         let tracker = Tracker::new(self.ports.order_state.as_ref(), SOURCE_SYSTEM);
-        match tracker.get(l.fo_id.as_str()).await {
-            Ok(Some(st)) => st.wms_read_at.is_some_and(|r| r >= l.received_at),
+        match tracker.get(fo_id.as_str()).await {
+            Ok(Some(st)) => st.wms_read_at.is_some_and(|r| r >= received_at),
             Ok(None) => false,
             Err(e) => {
-                warn!(sf_id = %l.fo_id, error.message = %chain(&e), "order state unreadable; event retried");
+                warn!(sf_id = %fo_id, error.message = %chain(&e), "order state unreadable; event retried");
                 false
             }
         }

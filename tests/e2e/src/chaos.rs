@@ -53,7 +53,13 @@ pub fn stack_options(opts: &ChaosOptions) -> StackOptions {
     StackOptions {
         visibility_timeout_override: Some(retry_every),
         logiwa_requests_per_second: 200,
-        extra_env: BTreeMap::from([("VENDOR_REQUEST_TIMEOUT_SECONDS".to_owned(), "2".to_owned())]),
+        extra_env: BTreeMap::from([
+            ("VENDOR_REQUEST_TIMEOUT_SECONDS".to_owned(), "2".to_owned()),
+            // The local stack runs one execution environment per function (parallel batches share it),
+            // so three environments call Logiwa, not the template's 21: each gets a third of the plan
+            // with no bucket round trip (`plan_share`). The bucket itself is proven by the rate test.
+            ("LOGIWA_ACCOUNT_ENVIRONMENTS".to_owned(), "3".to_owned()),
+        ]),
         logiwa_webhook_jitter: Duration::from_millis(1500),
         logiwa_webhook_duplicate_share: 0.2,
         chaos_seed: opts.seed,
@@ -83,6 +89,8 @@ pub struct ChaosOutcome {
     pub deliveries: usize,
     /// Details of everything that did not reconcile.
     pub problems: Vec<String>,
+    /// Calls each vendor simulator answered, by endpoint family (faults and 429s included).
+    pub vendor_calls: BTreeMap<String, BTreeMap<String, u64>>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -214,6 +222,23 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
     // 6. Reconcile from the vendors' own APIs.
     reconcile(stack, &planned, &poison, &mut out).await?;
     out.elapsed = started.elapsed();
+    // Webhooks Logiwa gave up on (every attempt failed): what the poll must then catch.
+    let mut undelivered: BTreeMap<String, usize> = BTreeMap::new();
+    for d in stack.logiwa().state().webhook_deliveries() {
+        if !d.delivered {
+            let status = d
+                .http_last_hook_status
+                .map_or_else(|| "none".to_owned(), |s| s.to_string());
+            *undelivered.entry(format!("{} status={status}", d.topic)).or_default() += 1;
+        }
+    }
+    for (what, n) in &undelivered {
+        warn!(count = n, last = %what, "logiwa webhooks never delivered");
+    }
+    out.vendor_calls = BTreeMap::from([
+        ("logiwa".to_owned(), stack.logiwa().state().stats().by_family),
+        ("salesforce".to_owned(), stack.salesforce().state().stats().by_family),
+    ]);
     Ok(out)
 }
 
@@ -720,6 +745,15 @@ pub fn report(out: &ChaosOutcome) -> String {
     }
     if out.problems.len() > 30 {
         s.push_str(&format!("  … and {} more\n", out.problems.len() - 30));
+    }
+    for (vendor, families) in &out.vendor_calls {
+        let total: u64 = families.values().sum();
+        let per_order = total as f64 / out.orders.max(1) as f64;
+        let detail: Vec<String> = families.iter().map(|(f, n)| format!("{f}={n}")).collect();
+        s.push_str(&format!(
+            "chaos: {vendor} calls {total} ({per_order:.1}/order): {}\n",
+            detail.join(" ")
+        ));
     }
     s.push_str(&format!(
         "chaos: {} packages, {} webhook deliveries, {:.0} s\n",
