@@ -454,7 +454,8 @@ impl MemoryMappings {
 
 #[async_trait]
 impl MappingSource for MemoryMappings {
-    async fn load(&self) -> Result<MappingTables, StoreError> {
+    // One set of tables for every system: handler tests drive one WMS.
+    async fn load(&self, _system: WmsSystem) -> Result<MappingTables, StoreError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         store_fault(&self.faults)?;
         Ok(lock(&self.tables).clone())
@@ -689,7 +690,7 @@ mod tests {
 
     fn wms(id: &str) -> WmsRef {
         WmsRef {
-            system: WmsSystem::Logiwa,
+            system: WmsSystem::named("logiwa"),
             id: WmsOrderId::parse(id).expect("wms id"),
             code: "FO-1".into(),
         }
@@ -702,12 +703,12 @@ mod tests {
         store.link(&a, &wms("W-1")).await.expect("link");
         store.link(&a, &wms("W-1")).await.expect("relink is a no-op");
         assert_eq!(
-            store.wms_for(&a, WmsSystem::Logiwa).await.expect("read"),
+            store.wms_for(&a, WmsSystem::named("logiwa")).await.expect("read"),
             Some(wms("W-1"))
         );
         assert_eq!(
             store
-                .salesforce_for(WmsSystem::Logiwa, &WmsOrderId::parse("W-1").expect("id"))
+                .salesforce_for(WmsSystem::named("logiwa"), &WmsOrderId::parse("W-1").expect("id"))
                 .await
                 .expect("read"),
             Some(a.clone())
@@ -724,7 +725,7 @@ mod tests {
         assert_eq!(store.links().len(), 1);
         assert_eq!(
             store
-                .salesforce_for(WmsSystem::Logiwa, &WmsOrderId::parse("W-2").expect("id"))
+                .salesforce_for(WmsSystem::named("logiwa"), &WmsOrderId::parse("W-2").expect("id"))
                 .await
                 .expect("read"),
             None
@@ -833,9 +834,12 @@ mod tests {
         let mut tables = MappingTables::default();
         tables.sku.passthrough = true;
         let source = MemoryMappings::new(tables.clone());
-        assert_eq!(source.load().await.expect("load"), tables);
+        assert_eq!(source.load(WmsSystem::named("logiwa")).await.expect("load"), tables);
         source.set(MappingTables::default());
-        assert_eq!(source.load().await.expect("load"), MappingTables::default());
+        assert_eq!(
+            source.load(WmsSystem::named("logiwa")).await.expect("load"),
+            MappingTables::default()
+        );
         assert_eq!(source.loads(), 2);
     }
 }

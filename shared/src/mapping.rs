@@ -336,7 +336,9 @@ impl MappingTables {
 pub struct CachedMappings {
     source: std::sync::Arc<dyn crate::ports::MappingSource>,
     ttl: std::time::Duration,
-    cached: tokio::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<MappingTables>)>>,
+    cached: tokio::sync::RwLock<
+        std::collections::HashMap<crate::ports::WmsSystem, (std::time::Instant, std::sync::Arc<MappingTables>)>,
+    >,
 }
 
 impl std::fmt::Debug for CachedMappings {
@@ -353,28 +355,31 @@ impl CachedMappings {
         Self {
             source,
             ttl,
-            cached: tokio::sync::RwLock::new(None),
+            cached: tokio::sync::RwLock::new(std::collections::HashMap::new()),
         }
     }
 
-    /// The current tables.
+    /// The current tables of one WMS.
     ///
     /// # Errors
     /// The source's `StoreError` when the cache is empty or stale and the reload fails.
-    pub async fn get(&self) -> Result<std::sync::Arc<MappingTables>, crate::ports::StoreError> {
-        if let Some((at, tables)) = self.cached.read().await.as_ref() {
+    pub async fn get(
+        &self,
+        system: crate::ports::WmsSystem,
+    ) -> Result<std::sync::Arc<MappingTables>, crate::ports::StoreError> {
+        if let Some((at, tables)) = self.cached.read().await.get(&system) {
             if at.elapsed() < self.ttl {
                 return Ok(tables.clone());
             }
         }
         let mut guard = self.cached.write().await;
-        if let Some((at, tables)) = guard.as_ref() {
+        if let Some((at, tables)) = guard.get(&system) {
             if at.elapsed() < self.ttl {
                 return Ok(tables.clone());
             }
         }
-        let tables = std::sync::Arc::new(self.source.load().await?);
-        *guard = Some((std::time::Instant::now(), tables.clone()));
+        let tables = std::sync::Arc::new(self.source.load(system).await?);
+        guard.insert(system, (std::time::Instant::now(), tables.clone()));
         Ok(tables)
     }
 }

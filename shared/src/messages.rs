@@ -156,6 +156,11 @@ impl MessagePayload for OrderNotification {
 pub struct FulfillmentEvent {
     /// Which WMS.
     pub system: WmsSystem,
+    /// What changed, in the core's own terms (the vendor's `topic` below is kept for logs and replay).
+    /// Messages queued before this field existed read as `order`, which is always safe: every consumer
+    /// re-reads the whole order.
+    #[serde(default)]
+    pub object: ChangedObject,
     /// Vendor topic, e.g. `wms/shipmentorder/shipment`.
     pub topic: String,
     /// Deduplication key for this event (vendor event id, or a hash of the body when the vendor has none).
@@ -169,6 +174,21 @@ pub struct FulfillmentEvent {
     /// When we received it.
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
+}
+
+/// The kind of object a change notification is about, whatever the system calls it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangedObject {
+    /// The order itself (a status change).
+    #[default]
+    Order,
+    /// A shipment (packages, tracking) of the order.
+    Shipment,
+    /// A stock position.
+    Inventory,
+    /// A return of (part of) the order.
+    Return,
 }
 
 impl MessagePayload for FulfillmentEvent {

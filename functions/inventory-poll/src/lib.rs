@@ -312,7 +312,7 @@ impl App {
         let scope = format!("{}#{}", self.ports.wms.system().as_str(), warehouse);
         let stream = format!("inventory#{scope}");
         let full_stream = format!("inventory-full#{scope}");
-        let tables = self.ports.mappings.get().await.map_err(store)?;
+        let tables = self.ports.mappings.get(self.ports.wms.system()).await.map_err(store)?;
 
         let mark = self.ports.watermarks.get(&stream).await.map_err(store)?;
         let last_full = self.ports.watermarks.get(&full_stream).await.map_err(store)?;

@@ -421,7 +421,7 @@ async fn process(app: &App, id: &SalesforceId, graph: Option<&OrderRead>) -> Res
     let handled = match linked {
         Some(existing) => Handled::AlreadyInWms(existing),
         None => {
-            let tables = app.ports.mappings.get().await?;
+            let tables = app.ports.mappings.get(system).await?;
             let request = tables.map_order(order)?;
             // 2. Created but not linked (crash between create and link, or created by hand)?
             let (wms_ref, created) = match wms.find_order(&request.code).await? {

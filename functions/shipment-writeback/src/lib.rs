@@ -417,19 +417,29 @@ impl App {
             Ok(g) => g,
             Err(e) => return fail_all(results, ok, &e),
         };
-        let tables = match self.ports.mappings.get().await {
-            Ok(t) => t,
-            Err(e) => {
-                let msg = chain(&e);
-                for r in ok {
-                    results.insert(
-                        r.message_id,
-                        Err(WritebackError::Store(StoreError::Unavailable(msg.clone().into()))),
-                    );
+        // Each WMS has its own mapping tables; one load per system in the batch.
+        let mut systems: Vec<waybill::ports::WmsSystem> = ok.iter().map(|r| r.system).collect();
+        systems.sort();
+        systems.dedup();
+        let mut tables_by_system = HashMap::new();
+        for system in systems {
+            match self.ports.mappings.get(system).await {
+                Ok(t) => {
+                    tables_by_system.insert(system, t);
                 }
-                return;
+                Err(e) => {
+                    let msg = chain(&e);
+                    let (failed, rest): (Vec<_>, Vec<_>) = ok.into_iter().partition(|r| r.system == system);
+                    for r in failed {
+                        results.insert(
+                            r.message_id,
+                            Err(WritebackError::Store(StoreError::Unavailable(msg.clone().into()))),
+                        );
+                    }
+                    ok = rest;
+                }
             }
-        };
+        }
 
         // 3. Build records; remember which message each belongs to.
         let mut shipment_records: Vec<ShipmentRecord> = Vec::new();
@@ -459,10 +469,14 @@ impl App {
                 }
                 Some(Ok(o)) => o,
             };
+            // Present: records of a system whose tables failed to load were answered above.
+            let Some(tables) = tables_by_system.get(&r.system) else {
+                continue;
+            };
             let built: Result<Vec<ShipmentRecord>, MappingError> = r
                 .shipments
                 .iter()
-                .map(|s| records::shipment_records(r.system, &r.fo_id, order, s, &tables))
+                .map(|s| records::shipment_records(r.system, &r.fo_id, order, s, tables))
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| v.into_iter().flatten().collect());
             match built {

@@ -243,7 +243,8 @@ mod tests {
             ],
             vec![shipped("W-A", 3, "Unit")],
         );
-        let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
+        let recs =
+            shipment_records(WmsSystem::named("logiwa"), &id("0a3000000000001"), &o, &s, &tables()).expect("records");
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].external_key, "logiwa:FO-0000001:pkg:1Z1");
         assert_eq!(recs[0].tracking_number.as_deref(), Some("1Z1"));
@@ -259,7 +260,8 @@ mod tests {
             vec![package("1Z1", vec![]), package("1Z2", vec![])],
             vec![shipped("W-A", 3, "Unit")],
         );
-        let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
+        let recs =
+            shipment_records(WmsSystem::named("logiwa"), &id("0a3000000000001"), &o, &s, &tables()).expect("records");
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].tracking_number.as_deref(), Some("1Z1"));
         assert_eq!(recs[0].items.len(), 1);
@@ -283,8 +285,8 @@ mod tests {
         );
         second.shipment_key = "another-hash".into();
         let fo = id("0a3000000000001");
-        let a = shipment_records(WmsSystem::Logiwa, &fo, &o, &first, &tables()).expect("records");
-        let b = shipment_records(WmsSystem::Logiwa, &fo, &o, &second, &tables()).expect("records");
+        let a = shipment_records(WmsSystem::named("logiwa"), &fo, &o, &first, &tables()).expect("records");
+        let b = shipment_records(WmsSystem::named("logiwa"), &fo, &o, &second, &tables()).expect("records");
         assert_eq!(a[0].external_key, b[0].external_key);
         assert_eq!(a[0].items, b[0].items);
         let total: Decimal = b.iter().flat_map(|r| &r.items).map(|i| i.quantity).sum();
@@ -300,8 +302,8 @@ mod tests {
         );
         let without = shipment(vec![package("1Z1", vec![])], vec![shipped("W-A", 1, "Unit")]);
         let fo = id("0a3000000000001");
-        let a = shipment_records(WmsSystem::Logiwa, &fo, &o, &with, &tables()).expect("records");
-        let b = shipment_records(WmsSystem::Logiwa, &fo, &o, &without, &tables()).expect("records");
+        let a = shipment_records(WmsSystem::named("logiwa"), &fo, &o, &with, &tables()).expect("records");
+        let b = shipment_records(WmsSystem::named("logiwa"), &fo, &o, &without, &tables()).expect("records");
         assert_eq!(a[0].external_key, b[0].external_key);
         assert_eq!(a[0].items, b[0].items);
     }
@@ -310,7 +312,8 @@ mod tests {
     fn eaches_shipped_against_a_case_line_come_back_as_cases() {
         let o = order(vec![line(1, "SF-A", 2, "Case")]);
         let s = shipment(vec![], vec![shipped("W-A", 24, "Unit")]);
-        let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
+        let recs =
+            shipment_records(WmsSystem::named("logiwa"), &id("0a3000000000001"), &o, &s, &tables()).expect("records");
         assert_eq!(recs[0].items[0].quantity, Decimal::from(2));
     }
 
@@ -318,7 +321,8 @@ mod tests {
     fn a_quantity_split_over_two_lines_of_one_sku_fills_them_in_order() {
         let o = order(vec![line(1, "SF-A", 2, "Each"), line(2, "SF-A", 5, "Each")]);
         let s = shipment(vec![], vec![shipped("W-A", 4, "Unit")]);
-        let recs = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &tables()).expect("records");
+        let recs =
+            shipment_records(WmsSystem::named("logiwa"), &id("0a3000000000001"), &o, &s, &tables()).expect("records");
         let q: Vec<Decimal> = recs[0].items.iter().map(|i| i.quantity).collect();
         assert_eq!(q, vec![Decimal::from(2), Decimal::from(2)]);
     }
@@ -329,7 +333,8 @@ mod tests {
         let mut t = tables();
         t.sku.passthrough = true;
         let s = shipment(vec![], vec![shipped("W-OTHER", 1, "Unit")]);
-        let err = shipment_records(WmsSystem::Logiwa, &id("0a3000000000001"), &o, &s, &t).expect_err("not on order");
+        let err =
+            shipment_records(WmsSystem::named("logiwa"), &id("0a3000000000001"), &o, &s, &t).expect_err("not on order");
         assert!(err.to_string().contains("W-OTHER"), "{err}");
     }
 }

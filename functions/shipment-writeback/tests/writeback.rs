@@ -13,7 +13,7 @@ use waybill::adapters::salesforce::{SalesforceConfig, SalesforceOm};
 use waybill::domain::{CorrelationId, SalesforceId};
 use waybill::fakes::{MemoryMappings, MemoryQueue, MemorySecrets, MemoryXref};
 use waybill::mapping::{CachedMappings, MappingTables};
-use waybill::messages::{Envelope, FulfillmentEvent};
+use waybill::messages::{ChangedObject, Envelope, FulfillmentEvent};
 use waybill::ports::{SalesforceApi, WmsConnector, WmsRef, WmsSystem, XrefStore};
 use waybill_simulators::demo::DemoSims;
 use waybill_simulators::logiwa::ShipRequest;
@@ -106,7 +106,8 @@ fn event_for(r: &WmsRef, n: u32) -> SqsMessage {
     let body = Envelope::new(
         CorrelationId::generate(),
         FulfillmentEvent {
-            system: WmsSystem::Logiwa,
+            system: WmsSystem::named("logiwa"),
+            object: ChangedObject::Shipment,
             topic: "wms/shipmentorder/shipment".into(),
             event_key: format!("k-{n}"),
             order_code: r.code.clone(),

@@ -154,7 +154,7 @@ impl App {
         }
         .once(&event.event_key, "body", &notification.payload_hash, &outbound, cid)
         .await?;
-        info!(correlation_id = %cid, topic = %event.topic, order_code = %event.order_code, duplicate, "wms event accepted");
+        info!(correlation_id = %cid, system = %event.system, object = ?event.object, topic = %event.topic, order_code = %event.order_code, duplicate, "wms event accepted");
         Ok(http::json_response(
             202,
             &Accepted {

@@ -14,7 +14,7 @@
 //! | Inventory snapshots | `pos#<scope>` | `<sku>#<location>` | `fingerprint`, `sent_at` (RFC 3339) |
 //! | Order state | `order#<source system>#<source id>` | `state` | `version` (N), `stage` (M: stage, at, source), `history` (L), `wms` (M), `last_error` (M), `last_ignored` (M), `ignored_count` (N), `updated_at` |
 //! | Rate buckets | `rate#<bucket>` (e.g. `rate#logiwa#<account>`) | `rate` | `next_ms` (N, epoch ms of the next free send slot) |
-//! | Mapping tables | `map#<sku\|unit\|warehouse\|carrier>` | `#meta` | `passthrough` (BOOL) |
+//! | Mapping tables (per WMS) | `map#<system>#<sku\|unit\|warehouse\|carrier>` | `#meta` | `passthrough` (BOOL) |
 //! | | `map#<table>` | `<source value>` | `target` (S), optional `factor` (N, or S holding a decimal), optional `service` (S) |
 //!
 //! ## Idempotency protocol (AWS Lambda Powertools, ported as is)
@@ -79,6 +79,9 @@ pub struct DynamoState {
     /// The last `next_ms` this process saw per rate bucket: tells a reservation which of its two
     /// conditional writes (busy or idle bucket) will most likely succeed, so most take one call.
     rate_hints: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    /// Cross-references this process has read or written. A link never changes once made (both sides
+    /// are conditional on agreeing), so a found link can be answered from memory; absence never is.
+    links: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, xref::Cached>>>,
 }
 
 impl DynamoState {
@@ -88,6 +91,7 @@ impl DynamoState {
             client,
             table: table.into(),
             rate_hints: std::sync::Arc::default(),
+            links: std::sync::Arc::default(),
         }
     }
 
@@ -161,9 +165,9 @@ pub mod keys {
         format!("pos#{scope}")
     }
 
-    /// `map#<table>`.
-    pub fn mapping(table: TableName) -> String {
-        format!("map#{}", table.as_str())
+    /// `map#<system>#<table>`.
+    pub fn mapping(system: WmsSystem, table: TableName) -> String {
+        format!("map#{}#{}", system.as_str(), table.as_str())
     }
 }
 

@@ -30,6 +30,8 @@ use crate::ports::{
 };
 
 const SYSTEM: &str = "logiwa";
+/// Logiwa as a WMS system (keys, routes, the connector registry).
+pub const WMS: WmsSystem = WmsSystem::named(SYSTEM);
 
 /// Sends of one create before the failure is handed back (each after checking the code is not there).
 const CREATE_ATTEMPTS: u32 = 3;
@@ -532,7 +534,7 @@ fn row_ref(row: &Value, code: &str) -> Result<Option<WmsRef>, WmsError> {
         .ok_or_else(|| decode("order row without identifier"))?;
     let id = WmsOrderId::parse(id).map_err(|e| decode(e.to_string()))?;
     Ok(Some(WmsRef {
-        system: WmsSystem::Logiwa,
+        system: WMS,
         id,
         code: code.to_owned(),
     }))
@@ -563,7 +565,7 @@ pub const SHIPMENT_ORDER_STATUSES: StatusTable = StatusTable {
 #[async_trait]
 impl WmsConnector for Logiwa {
     fn system(&self) -> WmsSystem {
-        WmsSystem::Logiwa
+        WMS
     }
 
     fn order_statuses(&self) -> &StatusTable {
@@ -634,7 +636,7 @@ impl WmsConnector for Logiwa {
                 .ok_or_else(|| decode("create reply without data"))?;
             let id = WmsOrderId::parse(id).map_err(|e| decode(e.to_string()))?;
             return Ok(WmsRef {
-                system: WmsSystem::Logiwa,
+                system: WMS,
                 id,
                 code: order.code.clone(),
             });

@@ -80,7 +80,7 @@ async fn racing_writers_lose_no_update_and_the_stage_only_moves_forward() {
         .enumerate()
         .map(|(i, st)| tracker.observe(id, *st, t(i64::try_from(i).expect("i")), "logiwa"));
     let wms = WmsRef {
-        system: WmsSystem::Logiwa,
+        system: WmsSystem::named("logiwa"),
         id: waybill::domain::WmsOrderId::parse("7c0e0000-0000-4000-8000-00000000abcd").expect("id"),
         code: "FO-RACE".into(),
     };

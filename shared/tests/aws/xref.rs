@@ -14,7 +14,7 @@ fn sf(raw: &str) -> SalesforceId {
 
 fn logiwa(id: &str) -> WmsRef {
     WmsRef {
-        system: WmsSystem::Logiwa,
+        system: WmsSystem::named("logiwa"),
         id: WmsOrderId::parse(id).expect("wms id"),
         code: "FO-0000001".into(),
     }
@@ -41,12 +41,12 @@ async fn linking_writes_both_directions() {
     assert_eq!(s(&back, "wms_code"), "FO-0000001");
     // And both reads find the counterpart
     assert_eq!(
-        store.wms_for(&fo, WmsSystem::Logiwa).await.expect("read"),
+        store.wms_for(&fo, WmsSystem::named("logiwa")).await.expect("read"),
         Some(logiwa("W-1"))
     );
     assert_eq!(
         store
-            .salesforce_for(WmsSystem::Logiwa, &WmsOrderId::parse("W-1").expect("id"))
+            .salesforce_for(WmsSystem::named("logiwa"), &WmsOrderId::parse("W-1").expect("id"))
             .await
             .expect("read"),
         Some(fo)
@@ -90,7 +90,7 @@ async fn linking_a_salesforce_record_to_a_different_order_is_a_conflict_and_writ
         "no partial write"
     );
     assert_eq!(
-        store.wms_for(&fo, WmsSystem::Logiwa).await.expect("read"),
+        store.wms_for(&fo, WmsSystem::named("logiwa")).await.expect("read"),
         Some(logiwa("W-1"))
     );
 }
@@ -108,7 +108,7 @@ async fn linking_another_salesforce_record_to_a_linked_order_is_a_conflict_namin
         matches!(&err, StoreError::Conflict { key, existing } if key == "logiwa:W-1" && existing == &format!("sf:{}", a.as_str())),
         "{err:?}"
     );
-    assert_eq!(store.wms_for(&b, WmsSystem::Logiwa).await.expect("read"), None);
+    assert_eq!(store.wms_for(&b, WmsSystem::named("logiwa")).await.expect("read"), None);
 }
 
 #[tokio::test]
@@ -119,7 +119,7 @@ async fn one_salesforce_record_may_be_linked_once_per_wms() {
     store.link(&fo, &logiwa("W-1")).await.expect("link");
     // When it is linked in Linnworks too
     let linnworks = WmsRef {
-        system: WmsSystem::Linnworks,
+        system: WmsSystem::named("linnworks"),
         ..logiwa("L-9")
     };
     store
@@ -128,14 +128,17 @@ async fn one_salesforce_record_may_be_linked_once_per_wms() {
         .expect("a different system is a different link");
     // Then each system has its own link
     assert_eq!(
-        store.wms_for(&fo, WmsSystem::Linnworks).await.expect("read"),
+        store.wms_for(&fo, WmsSystem::named("linnworks")).await.expect("read"),
         Some(linnworks)
     );
     assert_eq!(
-        store.wms_for(&fo, WmsSystem::Logiwa).await.expect("read"),
+        store.wms_for(&fo, WmsSystem::named("logiwa")).await.expect("read"),
         Some(logiwa("W-1"))
     );
-    assert_eq!(store.wms_for(&fo, WmsSystem::Orderflow).await.expect("read"), None);
+    assert_eq!(
+        store.wms_for(&fo, WmsSystem::named("orderflow")).await.expect("read"),
+        None
+    );
 }
 
 #[tokio::test]
@@ -151,10 +154,42 @@ async fn a_malformed_link_is_reported_with_its_key() {
     ]);
     support::put_raw(&store, item).await;
     // When it is read
-    let err = store.wms_for(&fo, WmsSystem::Logiwa).await.expect_err("malformed");
+    let err = store
+        .wms_for(&fo, WmsSystem::named("logiwa"))
+        .await
+        .expect_err("malformed");
     // Then the error names the item
     assert!(
         matches!(&err, StoreError::Malformed { key, .. } if key == &format!("{pk}/logiwa")),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_link_once_seen_is_answered_from_memory_and_absence_is_always_read_again() {
+    // Given a table reached through a client that counts requests, and one FulfillmentOrder linked
+    let (client, calls) = support::counted_dynamodb().await;
+    let store = support::state_with(client).await;
+    let (linked, unlinked) = (sf("0a3000000000001"), sf("0a3000000000002"));
+    let lw = WmsSystem::named("logiwa");
+    store.link(&linked, &logiwa("W-1")).await.expect("link");
+    let before = calls.total();
+    // When both directions are read twice, and the pair is linked again (a redelivered notification)
+    for _ in 0..2 {
+        assert_eq!(store.wms_for(&linked, lw).await.expect("read"), Some(logiwa("W-1")));
+        assert_eq!(
+            store
+                .salesforce_for(lw, &WmsOrderId::parse("W-1").expect("id"))
+                .await
+                .expect("read"),
+            Some(linked.clone())
+        );
+    }
+    store.link(&linked, &logiwa("W-1")).await.expect("relink");
+    // Then none of that reached DynamoDB
+    assert_eq!(calls.total() - before, 0);
+    // And a record that is not linked is read every time, since it may be linked any moment
+    assert_eq!(store.wms_for(&unlinked, lw).await.expect("read"), None);
+    assert_eq!(store.wms_for(&unlinked, lw).await.expect("read"), None);
+    assert_eq!(calls.total() - before, 2);
 }

@@ -63,7 +63,7 @@ async fn a_created_order_is_found_by_its_code_with_the_same_id() {
     let found = lw.client.find_order("FO-0000001").await.expect("find").expect("exists");
     // Then it is the same order
     assert_eq!(found, created);
-    assert_eq!(found.system, WmsSystem::Logiwa);
+    assert_eq!(found.system, WmsSystem::named("logiwa"));
     // And the stored order carries our references and the documented fields
     let row = lw.state().shipment_order_by_code("FO-0000001").expect("stored");
     assert_eq!(row["clientReferenceCode"], "0a35g0000000001AAA");
@@ -255,7 +255,7 @@ async fn an_unshipped_order_has_no_shipments_and_an_unknown_one_is_not_found() {
     let order = create(&lw, "FO-0000001", 1).await;
     assert!(lw.client.shipments(&order).await.expect("read").is_empty());
     let ghost = WmsRef {
-        system: WmsSystem::Logiwa,
+        system: WmsSystem::named("logiwa"),
         id: WmsOrderId::parse("00000000-0000-4000-8000-000000000000").expect("id"),
         code: "FO-GHOST".into(),
     };

@@ -180,19 +180,20 @@ pub async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, 
     out.arn.context("moto returned no secret ARN")
 }
 
-/// Loads mapping tables from a JSON fixture and writes them to the state table.
+/// Loads one WMS's mapping tables from a JSON fixture and writes them to the state table.
 ///
 /// # Errors
 /// When the file is unreadable or invalid, or DynamoDB refuses the writes.
 pub async fn seed_mappings(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
+    system: waybill::ports::WmsSystem,
     path: &std::path::Path,
 ) -> anyhow::Result<MappingTables> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let tables: MappingTables =
         serde_json::from_str(&text).with_context(|| format!("{} is not a mapping-tables file", path.display()))?;
-    waybill::adapters::dynamodb::put_mapping_tables(client, table, &tables)
+    waybill::adapters::dynamodb::put_mapping_tables(client, table, system, &tables)
         .await
         .map_err(|e| anyhow::anyhow!("seeding mapping tables: {e}"))?;
     Ok(tables)

@@ -269,7 +269,14 @@ impl Stack {
         let [table] = provisioned.tables.as_slice() else {
             bail!("expected exactly one DynamoDB table in the template")
         };
-        provision::seed_mappings(&aws.dynamodb, &table.name, &opts.mappings).await?;
+        // The fixture holds the Logiwa simulator's codes.
+        provision::seed_mappings(
+            &aws.dynamodb,
+            &table.name,
+            waybill::adapters::logiwa::WMS,
+            &opts.mappings,
+        )
+        .await?;
 
         let mut extra_env = BTreeMap::from([(
             "LOGIWA_REQUESTS_PER_SECOND".to_owned(),

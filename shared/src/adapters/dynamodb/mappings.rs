@@ -1,4 +1,5 @@
-//! `MappingSource` on DynamoDB: one partition per mapping table (`map#<table>`), plus the seeding helper.
+//! `MappingSource` on DynamoDB: one partition per WMS and mapping table (`map#<system>#<table>`), plus the
+//! seeding helper.
 
 use std::str::FromStr;
 
@@ -11,7 +12,7 @@ use tracing::{debug, instrument};
 use super::item::{opt_bool, opt_s, req_s, s, Item};
 use super::{bulk, keys, DynamoState};
 use crate::mapping::{MappingTables, Table, TableName, Target};
-use crate::ports::{MappingSource, StoreError};
+use crate::ports::{MappingSource, StoreError, WmsSystem};
 
 const PASSTHROUGH: &str = "passthrough";
 const TARGET: &str = "target";
@@ -20,9 +21,9 @@ const SERVICE: &str = "service";
 
 #[async_trait]
 impl MappingSource for DynamoState {
-    #[instrument(skip_all)]
-    async fn load(&self) -> Result<MappingTables, StoreError> {
-        let [sku, unit, warehouse, carrier] = TableName::ALL.map(|name| self.load_table(name));
+    #[instrument(skip_all, fields(system = %system))]
+    async fn load(&self, system: WmsSystem) -> Result<MappingTables, StoreError> {
+        let [sku, unit, warehouse, carrier] = TableName::ALL.map(|name| self.load_table(system, name));
         let (sku, unit, warehouse, carrier) = futures::try_join!(sku, unit, warehouse, carrier)?;
         let tables = MappingTables {
             sku,
@@ -42,8 +43,8 @@ impl MappingSource for DynamoState {
 }
 
 impl DynamoState {
-    async fn load_table(&self, name: TableName) -> Result<Table, StoreError> {
-        let pk = keys::mapping(name);
+    async fn load_table(&self, system: WmsSystem, name: TableName) -> Result<Table, StoreError> {
+        let pk = keys::mapping(system, name);
         decode_table(&pk, &self.query_partition(&pk).await?)
     }
 }
@@ -54,11 +55,16 @@ impl DynamoState {
 /// # Errors
 /// `Unavailable` when DynamoDB refuses the writes; `Malformed` when a source value is empty or starts
 /// with `#` (reserved for metadata items).
-#[instrument(skip_all, fields(table = %table))]
-pub async fn put_mapping_tables(client: &Client, table: &str, tables: &MappingTables) -> Result<(), StoreError> {
+#[instrument(skip_all, fields(table = %table, system = %system))]
+pub async fn put_mapping_tables(
+    client: &Client,
+    table: &str,
+    system: WmsSystem,
+    tables: &MappingTables,
+) -> Result<(), StoreError> {
     let mut items = Vec::new();
     for name in TableName::ALL {
-        let pk = keys::mapping(name);
+        let pk = keys::mapping(system, name);
         let t = tables.table(name);
         items.push(Item::from([
             ("pk".to_owned(), s(&pk)),

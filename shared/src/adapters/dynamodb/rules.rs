@@ -413,7 +413,7 @@ mod tests {
         assert!(link_allowed(Some("a"), "a"));
         assert!(!link_allowed(Some("b"), "a"));
         let sf = SalesforceId::parse("0a3000000000001").expect("id");
-        let StoreError::Conflict { key, existing } = salesforce_conflict(&sf, WmsSystem::Logiwa, "W-2") else {
+        let StoreError::Conflict { key, existing } = salesforce_conflict(&sf, WmsSystem::named("logiwa"), "W-2") else {
             panic!("conflict expected");
         };
         assert_eq!(key, format!("sf:{}", sf.as_str()));

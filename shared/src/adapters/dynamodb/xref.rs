@@ -12,6 +12,10 @@
 //! A conflict on the Salesforce side (the record is linked to another WMS order) after the WMS side was
 //! created by this call removes that WMS side again (conditionally, only if it is still ours), so a
 //! conflict writes nothing, as a transaction would have.
+//!
+//! A link never changes once both sides agree, so each process keeps the links it has seen and answers
+//! them from memory (the writeback resolves every event of an order through the same link). "Not
+//! linked" is never cached: it changes the moment the consumer links.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -24,6 +28,19 @@ use super::rules;
 use super::{boxed, keys, now_rfc3339, DynamoState};
 use crate::domain::{SalesforceId, WmsOrderId};
 use crate::ports::{StoreError, WmsRef, WmsSystem, XrefStore};
+
+/// Links kept in memory at most (then the cache starts over): a warm environment sees a few thousand
+/// orders, and each entry is a few dozen bytes.
+const CACHED_LINKS: usize = 50_000;
+
+/// One side of a link as the cache keeps it.
+#[derive(Debug, Clone)]
+pub(super) enum Cached {
+    /// `xref#sf#<id>` / `<system>`.
+    Wms(WmsRef),
+    /// `xref#<system>#<id>` / `sf`.
+    Salesforce(SalesforceId),
+}
 
 const WMS_ID: &str = "wms_id";
 const SF_ID: &str = "sf_id";
@@ -38,6 +55,29 @@ enum Side {
 }
 
 impl DynamoState {
+    fn cached(&self, key: &str) -> Option<Cached> {
+        self.links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn remember(&self, key: String, link: Cached) {
+        let mut links = self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if links.len() >= CACHED_LINKS {
+            links.clear();
+        }
+        links.insert(key, link);
+    }
+
+    fn forget(&self, key: &str) {
+        self.links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
+
     /// `SET <attr> = :v` unless the item links to something else already.
     async fn link_side(
         &self,
@@ -85,6 +125,11 @@ impl XrefStore for DynamoState {
     async fn link(&self, salesforce: &SalesforceId, wms: &WmsRef) -> Result<(), StoreError> {
         let now = now_rfc3339();
         let wms_pk = keys::xref_wms(wms.system, &wms.id);
+        let sf_key = format!("{}/{}", keys::xref_salesforce(salesforce), wms.system.as_str());
+        if matches!(self.cached(&sf_key), Some(Cached::Wms(known)) if known.id == wms.id) {
+            // Linked before, in this process: both sides exist and agree.
+            return Ok(());
+        }
         // 1. The WMS side: the order belongs to this record (or already did).
         let created = match self
             .link_side(
@@ -130,6 +175,11 @@ impl XrefStore for DynamoState {
         {
             Side::Written(_) => {
                 debug!("cross-reference linked");
+                self.remember(sf_key, Cached::Wms(wms.clone()));
+                self.remember(
+                    format!("{wms_pk}/{}", keys::XREF_SF_SK),
+                    Cached::Salesforce(salesforce.clone()),
+                );
                 Ok(())
             }
             Side::Taken(seen) => {
@@ -157,6 +207,10 @@ impl XrefStore for DynamoState {
     #[instrument(skip_all, fields(sf_id = %salesforce, wms = system.as_str()))]
     async fn wms_for(&self, salesforce: &SalesforceId, system: WmsSystem) -> Result<Option<WmsRef>, StoreError> {
         let pk = keys::xref_salesforce(salesforce);
+        let key = format!("{pk}/{}", system.as_str());
+        if let Some(Cached::Wms(known)) = self.cached(&key) {
+            return Ok(Some(known));
+        }
         let Some(item) = self.read_item(&pk, system.as_str()).await? else {
             return Ok(None);
         };
@@ -170,12 +224,18 @@ impl XrefStore for DynamoState {
             .map_err(|e| malformed(e.to_string()))?
             .unwrap_or_default()
             .to_owned();
-        Ok(Some(WmsRef { system, id, code }))
+        let found = WmsRef { system, id, code };
+        self.remember(key, Cached::Wms(found.clone()));
+        Ok(Some(found))
     }
 
     #[instrument(skip_all, fields(wms = system.as_str(), wms_id = %wms_id))]
     async fn salesforce_for(&self, system: WmsSystem, wms_id: &WmsOrderId) -> Result<Option<SalesforceId>, StoreError> {
         let pk = keys::xref_wms(system, wms_id);
+        let key = format!("{pk}/{}", keys::XREF_SF_SK);
+        if let Some(Cached::Salesforce(known)) = self.cached(&key) {
+            return Ok(Some(known));
+        }
         let Some(item) = self.read_item(&pk, keys::XREF_SF_SK).await? else {
             return Ok(None);
         };
@@ -184,7 +244,9 @@ impl XrefStore for DynamoState {
             reason,
         };
         let id = req_s(&item, SF_ID).map_err(|e| malformed(e.to_string()))?;
-        SalesforceId::parse(id).map(Some).map_err(|e| malformed(e.to_string()))
+        let id = SalesforceId::parse(id).map_err(|e| malformed(e.to_string()))?;
+        self.remember(key, Cached::Salesforce(id.clone()));
+        Ok(Some(id))
     }
 }
 
@@ -193,6 +255,7 @@ impl DynamoState {
     /// conflict is still reported (and logged), and the WMS side names a record that does not name it
     /// back, which the conflict's operator sees.
     async fn unlink_created(&self, wms_pk: &str, salesforce: &SalesforceId, now: &str) {
+        self.forget(&format!("{wms_pk}/{}", keys::XREF_SF_SK));
         let undone = self
             .client
             .delete_item()

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use super::body::parse_logiwa_datetime;
 use crate::domain::WmsOrderId;
-use crate::messages::FulfillmentEvent;
+use crate::messages::{ChangedObject, FulfillmentEvent};
 use crate::ports::{ChangeNotification, InboundError, InboundParser, InboundRequest, WmsSystem};
 
 /// Topic of a shipment (packages left the warehouse).
@@ -430,7 +430,11 @@ impl LogiwaWebhook {
     /// The queue message for shipment-writeback.
     pub fn to_event(&self, received_at: OffsetDateTime) -> FulfillmentEvent {
         FulfillmentEvent {
-            system: WmsSystem::Logiwa,
+            system: super::WMS,
+            object: match self.topic {
+                Topic::Shipment => ChangedObject::Shipment,
+                Topic::StatusChange => ChangedObject::Order,
+            },
             topic: self.topic.as_str().to_owned(),
             event_key: self.event_key(),
             order_code: self.order_code.clone(),
@@ -449,7 +453,7 @@ pub struct LogiwaInbound;
 
 impl InboundParser for LogiwaInbound {
     fn system(&self) -> WmsSystem {
-        WmsSystem::Logiwa
+        super::WMS
     }
 
     fn parse(&self, req: &InboundRequest<'_>, received_at: OffsetDateTime) -> Result<ChangeNotification, InboundError> {
