@@ -167,6 +167,38 @@ impl std::fmt::Debug for SharedRate {
     }
 }
 
+/// A credential fetch (token, session) that just failed transiently: the calls queued behind it (the
+/// fetch is serialised, so one batch's records wait in line) fail at once for [`FetchBackoff::HOLD`]
+/// instead of each running its own retry series in turn. Without it an authentication outage made every
+/// record of a batch retry the token one after the other, and batches ran into the Lambda timeout with
+/// their leases held.
+#[derive(Debug, Default)]
+pub(crate) struct FetchBackoff {
+    failed: Mutex<Option<Instant>>,
+}
+
+impl FetchBackoff {
+    /// How long a transient failure is reused.
+    pub(crate) const HOLD: Duration = Duration::from_secs(2);
+
+    /// How long ago the last fetch failed transiently, while that is within [`Self::HOLD`].
+    pub(crate) fn recent_failure(&self) -> Option<Duration> {
+        let failed = *self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        failed.map(|at| at.elapsed()).filter(|ago| *ago < Self::HOLD)
+    }
+
+    /// Records how a fetch ended: a transient failure is held, a success clears it, and a permanent
+    /// failure (bad credentials) is left to the caller, which re-reads the secret.
+    pub(crate) fn record(&self, outcome: Result<(), bool>) {
+        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok(()) => *failed = None,
+            Err(true) => *failed = Some(Instant::now()),
+            Err(false) => {}
+        }
+    }
+}
+
 /// How the environments sharing one vendor account divide its plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanShare {

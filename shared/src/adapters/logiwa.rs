@@ -116,6 +116,8 @@ pub struct Logiwa {
     http: HttpClient,
     account: Mutex<Option<Arc<Account>>>,
     token: Mutex<Option<Arc<Token>>>,
+    /// A token fetch that just failed transiently is not repeated by every queued call.
+    token_failed: super::http_client::FetchBackoff,
     generation: AtomicU64,
 }
 
@@ -210,6 +212,7 @@ impl Logiwa {
             http,
             account: Mutex::new(None),
             token: Mutex::new(None),
+            token_failed: super::http_client::FetchBackoff::default(),
             generation: AtomicU64::new(0),
         })
     }
@@ -273,9 +276,27 @@ impl Logiwa {
         if let Some(t) = guard.as_ref() {
             return Ok(t.clone());
         }
-        let t = self.fetch_token().await?;
+        let t = self.fetch_token_once().await?;
         *guard = Some(t.clone());
         Ok(t)
+    }
+
+    /// `fetch_token`, unless one just failed transiently (then a transient error at once).
+    async fn fetch_token_once(&self) -> Result<Arc<Token>, WmsError> {
+        if let Some(ago) = self.token_failed.recent_failure() {
+            return Err(WmsError::Unavailable {
+                system: SYSTEM,
+                message: format!("authentication failed {} ms ago; not retried yet", ago.as_millis()),
+            });
+        }
+        let fetched = self.fetch_token().await;
+        self.token_failed.record(
+            fetched
+                .as_ref()
+                .map(|_| ())
+                .map_err(crate::error::Classified::is_retryable),
+        );
+        fetched
     }
 
     async fn renew(&self, stale_generation: u64) -> Result<Arc<Token>, WmsError> {
@@ -286,7 +307,7 @@ impl Logiwa {
             }
         }
         *guard = None;
-        let t = self.fetch_token().await?;
+        let t = self.fetch_token_once().await?;
         *guard = Some(t.clone());
         Ok(t)
     }

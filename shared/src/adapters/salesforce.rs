@@ -174,6 +174,8 @@ pub struct SalesforceOm {
     http: HttpClient,
     login: Mutex<Option<Arc<Login>>>,
     session: Mutex<Option<Arc<Session>>>,
+    /// A session fetch that just failed transiently is not repeated by every queued call.
+    session_failed: super::http_client::FetchBackoff,
     generation: AtomicU64,
     usage: std::sync::Mutex<Option<ApiUsage>>,
     warned_percent: AtomicU64,
@@ -201,6 +203,7 @@ impl SalesforceOm {
             http,
             login: Mutex::new(None),
             session: Mutex::new(None),
+            session_failed: super::http_client::FetchBackoff::default(),
             generation: AtomicU64::new(0),
             usage: std::sync::Mutex::new(None),
             warned_percent: AtomicU64::new(0),
@@ -303,7 +306,7 @@ impl SalesforceOm {
         if let Some(s) = guard.as_ref() {
             return Ok(s.clone());
         }
-        let s = self.fetch_token().await?;
+        let s = self.fetch_token_once().await?;
         *guard = Some(s.clone());
         Ok(s)
     }
@@ -317,9 +320,27 @@ impl SalesforceOm {
             }
         }
         *guard = None;
-        let s = self.fetch_token().await?;
+        let s = self.fetch_token_once().await?;
         *guard = Some(s.clone());
         Ok(s)
+    }
+
+    /// `fetch_token`, unless one just failed transiently (then a transient error at once).
+    async fn fetch_token_once(&self) -> Result<Arc<Session>, SalesforceError> {
+        if let Some(ago) = self.session_failed.recent_failure() {
+            return Err(SalesforceError::Unavailable(format!(
+                "authentication failed {} ms ago; not retried yet",
+                ago.as_millis()
+            )));
+        }
+        let fetched = self.fetch_token().await;
+        self.session_failed.record(
+            fetched
+                .as_ref()
+                .map(|_| ())
+                .map_err(crate::error::Classified::is_retryable),
+        );
+        fetched
     }
 
     async fn fetch_token(&self) -> Result<Arc<Session>, SalesforceError> {

@@ -572,3 +572,32 @@ async fn a_change_feed_page_shorter_than_its_total_is_incomplete() {
     assert!(changes.skus.is_empty());
     assert!(!changes.completeness.is_complete(), "{:?}", changes.completeness);
 }
+
+#[tokio::test]
+async fn an_authentication_outage_fails_queued_calls_at_once_instead_of_each_retrying_the_token() {
+    // Given Logiwa's token endpoint answering 503 to everything (an outage), and no token yet
+    let lw = logiwa().await;
+    lw.state()
+        .add_fault(FaultRule::status(503).path_contains("/Authorize/token"));
+    // When ten calls go out at once through one adapter (one batch's orders)
+    let started = std::time::Instant::now();
+    let results = futures::future::join_all((0..10).map(|n| {
+        let client = &lw.client;
+        async move { client.find_order(&format!("FO-{n:07}")).await }
+    }))
+    .await;
+    // Then every call fails as retryable, only the first fetch ran its attempts (three), and the others
+    // did not queue up a retry series each, so the batch fails in about one fetch's time
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(e) if waybill::error::Classified::is_retryable(e))),
+        "{results:?}"
+    );
+    assert_eq!(lw.client.call_counts().family("auth"), 3);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

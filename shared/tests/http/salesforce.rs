@@ -487,3 +487,23 @@ async fn the_api_usage_header_is_kept_and_the_daily_limit_is_rate_limited() {
     assert!(matches!(err, SalesforceError::RateLimited(_)), "{err:?}");
     assert_eq!(sf.state().stats().family("query"), 2);
 }
+
+#[tokio::test]
+async fn an_authentication_outage_fails_queued_calls_at_once_instead_of_each_retrying_the_session() {
+    // Given the org's token endpoint answering 503 to everything, and no session yet
+    let sf = salesforce().await;
+    let s = seed_order(&sf, 1, Some("Ann Example"));
+    sf.state()
+        .add_fault(FaultRule::status(503).path_contains("/services/oauth2/token"));
+    // When ten calls go out at once through one adapter
+    let results = futures::future::join_all((0..10).map(|_| sf.client.fetch_orders(std::slice::from_ref(&s.fo)))).await;
+    // Then every call fails as retryable, and only the first session fetch ran its attempts
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(e) if waybill::error::Classified::is_retryable(e))),
+        "{results:?}"
+    );
+    let per_fetch = waybill::adapters::http_client::RetryPolicy::default().max_attempts as u64;
+    assert_eq!(sf.state().stats().family("oauth"), per_fetch);
+}
