@@ -50,8 +50,14 @@ impl Default for ChaosOptions {
 /// timeout does), a Logiwa plan fast enough for thousands of orders, and chaotic Logiwa webhooks.
 pub fn stack_options(opts: &ChaosOptions) -> StackOptions {
     let retry_every = u32::try_from(opts.outage.as_secs() / 3).unwrap_or(20).clamp(3, 25);
+    // Deployed, a 60 s outage costs a record at most one of its five receives (180 s apart); compressed
+    // to `retry_every`, it costs `outage / retry_every`. The receives it costs beyond that one are given
+    // back, so a record has the same budget outside the outage as deployed, no more.
+    let outage_receives = u32::try_from(opts.outage.as_secs().div_ceil(u64::from(retry_every))).unwrap_or(3);
+    let max_receive_count = 5 + outage_receives.saturating_sub(1);
     StackOptions {
         visibility_timeout_override: Some(retry_every),
+        max_receive_count_override: Some(max_receive_count),
         logiwa_requests_per_second: 200,
         extra_env: BTreeMap::from([
             ("VENDOR_REQUEST_TIMEOUT_SECONDS".to_owned(), "2".to_owned()),
