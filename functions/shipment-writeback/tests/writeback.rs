@@ -188,7 +188,10 @@ async fn a_salesforce_5xx_that_committed_is_retried_and_leaves_one_shipment() {
     // succeeded, and the retry updated the Shipment the first attempt had created instead of adding one
     let calls = h.sf.state().stats().family("composite/sobjects") - calls_before;
     assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
-    assert_eq!(calls, 4, "Shipment upsert, its retry, ShipmentItem upsert, status update");
+    assert_eq!(
+        calls, 4,
+        "Shipment upsert, its retry, ShipmentItem upsert, status update"
+    );
     assert_eq!(shipments_for(&h).len(), 1);
 }
 
