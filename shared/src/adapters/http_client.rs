@@ -181,21 +181,27 @@ impl FetchBackoff {
     /// How long a transient failure is reused.
     pub(crate) const HOLD: Duration = Duration::from_secs(2);
 
-    /// How long ago the last fetch failed transiently, while that is within [`Self::HOLD`].
-    pub(crate) fn recent_failure(&self) -> Option<Duration> {
+    /// Runs `fetch` unless one failed transiently within [`Self::HOLD`]; then answers `held(ago)` (a
+    /// transient error of the adapter's own type) at once. A transient failure of `fetch` is held, a
+    /// success clears it, and a permanent one (bad credentials) is left to the caller, which re-reads
+    /// the secret.
+    pub(crate) async fn fetch<T, E, F>(&self, fetch: F, held: impl FnOnce(Duration) -> E) -> Result<T, E>
+    where
+        E: crate::error::Classified,
+        F: std::future::Future<Output = Result<T, E>>,
+    {
         let failed = *self.failed.lock().unwrap_or_else(PoisonError::into_inner);
-        failed.map(|at| at.elapsed()).filter(|ago| *ago < Self::HOLD)
-    }
-
-    /// Records how a fetch ended: a transient failure is held, a success clears it, and a permanent
-    /// failure (bad credentials) is left to the caller, which re-reads the secret.
-    pub(crate) fn record(&self, outcome: Result<(), bool>) {
-        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
-        match outcome {
-            Ok(()) => *failed = None,
-            Err(true) => *failed = Some(Instant::now()),
-            Err(false) => {}
+        if let Some(ago) = failed.map(|at| at.elapsed()).filter(|ago| *ago < Self::HOLD) {
+            return Err(held(ago));
         }
+        let fetched = fetch.await;
+        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        match &fetched {
+            Ok(_) => *failed = None,
+            Err(e) if e.is_retryable() => *failed = Some(Instant::now()),
+            Err(_) => {}
+        }
+        fetched
     }
 }
 

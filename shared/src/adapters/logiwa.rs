@@ -283,20 +283,12 @@ impl Logiwa {
 
     /// `fetch_token`, unless one just failed transiently (then a transient error at once).
     async fn fetch_token_once(&self) -> Result<Arc<Token>, WmsError> {
-        if let Some(ago) = self.token_failed.recent_failure() {
-            return Err(WmsError::Unavailable {
+        self.token_failed
+            .fetch(self.fetch_token(), |ago| WmsError::Unavailable {
                 system: SYSTEM,
                 message: format!("authentication failed {} ms ago; not retried yet", ago.as_millis()),
-            });
-        }
-        let fetched = self.fetch_token().await;
-        self.token_failed.record(
-            fetched
-                .as_ref()
-                .map(|_| ())
-                .map_err(crate::error::Classified::is_retryable),
-        );
-        fetched
+            })
+            .await
     }
 
     async fn renew(&self, stale_generation: u64) -> Result<Arc<Token>, WmsError> {

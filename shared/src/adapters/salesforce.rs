@@ -327,20 +327,14 @@ impl SalesforceOm {
 
     /// `fetch_token`, unless one just failed transiently (then a transient error at once).
     async fn fetch_token_once(&self) -> Result<Arc<Session>, SalesforceError> {
-        if let Some(ago) = self.session_failed.recent_failure() {
-            return Err(SalesforceError::Unavailable(format!(
-                "authentication failed {} ms ago; not retried yet",
-                ago.as_millis()
-            )));
-        }
-        let fetched = self.fetch_token().await;
-        self.session_failed.record(
-            fetched
-                .as_ref()
-                .map(|_| ())
-                .map_err(crate::error::Classified::is_retryable),
-        );
-        fetched
+        self.session_failed
+            .fetch(self.fetch_token(), |ago| {
+                SalesforceError::Unavailable(format!(
+                    "authentication failed {} ms ago; not retried yet",
+                    ago.as_millis()
+                ))
+            })
+            .await
     }
 
     async fn fetch_token(&self) -> Result<Arc<Session>, SalesforceError> {

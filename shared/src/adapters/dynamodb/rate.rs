@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use tracing::{debug, instrument};
 
 use super::item::{n, opt_n, s};
@@ -97,10 +97,9 @@ impl DynamoState {
             Err(e) => match e.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                     // The item as it was: the next guess is then right unless someone races us again.
-                    let seen = failed.item().and_then(|item| match item.get("next_ms") {
-                        Some(AttributeValue::N(v)) => v.parse().ok(),
-                        _ => None,
-                    });
+                    let seen = failed
+                        .item()
+                        .and_then(|item| opt_n::<i64>(item, "next_ms").ok().flatten());
                     match seen {
                         Some(v) => self.set_rate_hint(pk, v),
                         // No item: the bucket is idle.

@@ -274,9 +274,6 @@ impl DynamoState {
 }
 
 /// The counterpart recorded in the item that made the condition fail (returned thanks to ALL_OLD).
-fn counterpart(item: Option<&HashMap<String, AttributeValue>>, attr: &str) -> Option<String> {
-    match item?.get(attr)? {
-        AttributeValue::S(v) => Some(v.clone()),
-        _ => None,
-    }
+fn counterpart(item: Option<&HashMap<String, AttributeValue>>, attr: &'static str) -> Option<String> {
+    opt_s(item?, attr).ok().flatten().map(str::to_owned)
 }
