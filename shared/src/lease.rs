@@ -93,25 +93,6 @@ impl<'a> Leases<'a> {
         Ok(None)
     }
 
-    /// Takes the lease, waiting up to `patience` for a holder to finish (polling with back-off).
-    ///
-    /// # Errors
-    /// The store's errors.
-    pub async fn acquire(
-        &self,
-        subject: &str,
-        deadline_ms: u64,
-        patience: Duration,
-    ) -> Result<Option<Lease>, IdempotencyError> {
-        match self
-            .acquire_unless(subject, deadline_ms, patience, || std::future::ready(false))
-            .await?
-        {
-            Taken::Held(l) => Ok(Some(l)),
-            Taken::Covered | Taken::Busy => Ok(None),
-        }
-    }
-
     /// Takes the lease, waiting up to `patience` for a holder to finish, unless the work is `covered`
     /// (the caller's rule for "a holder already did what I came to do"). `covered` is asked when the
     /// lease is first found held and again when patience runs out, so covered work is acknowledged at
@@ -214,9 +195,9 @@ mod tests {
             .expect("free");
         assert!(leases.try_acquire("order#9", 0).await.expect("store").is_none());
         let got = leases
-            .acquire("order#9", 0, Duration::from_secs(2))
+            .acquire_unless("order#9", 0, Duration::from_secs(2), || std::future::ready(false))
             .await
             .expect("store");
-        assert!(got.is_some(), "the lapsed lease is taken over");
+        assert!(matches!(got, Taken::Held(_)), "the lapsed lease is taken over");
     }
 }
