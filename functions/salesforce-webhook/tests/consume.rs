@@ -440,3 +440,37 @@ async fn parallel_batches_for_one_order_create_it_once_and_set_its_status_once()
     assert_eq!(history.len(), 1, "one status write: {history:?}");
     assert_eq!(fo_status(&h), "Assigned");
 }
+
+#[tokio::test]
+async fn a_notification_whose_order_another_invocation_holds_is_acknowledged_only_once_past_submitted() {
+    // Given the order created and linked (stage submitted), and its lease held by another invocation
+    let h = harness(tables()).await;
+    let first = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
+    assert_eq!(first["batchItemFailures"], json!([]), "{first}");
+    let id = SalesforceId::parse(&h.fo_id).expect("id");
+    let leases = waybill::lease::Leases::new(h.app.ports.idempotency.as_ref());
+    let _held = leases
+        .try_acquire(&waybill::lease::order_subject(&id), 0)
+        .await
+        .expect("store")
+        .expect("free");
+    let statuses_before = h.sf.state().field_history("FulfillmentOrder", &h.fo_id, "Status").len();
+    // When a redelivered notification arrives while the order is only submitted
+    let busy = run(&h, vec![record("m2", notification(&h.fo_id, "e2"), 1)]).await;
+    // Then it is retried, since its status on submit may still be owed
+    assert_eq!(busy["batchItemFailures"], json!([{"itemIdentifier": "m2"}]), "{busy}");
+    // And when the holder has moved the order past submitted, the next one is acknowledged without any
+    // work: no second WMS order and no status write
+    let now = time::OffsetDateTime::now_utc();
+    waybill::order_state::Tracker::new(h.states.as_ref(), "salesforce")
+        .written_back(id.as_str(), waybill::lifecycle::Stage::Shipped, now, "logiwa", now)
+        .await
+        .expect("state");
+    let covered = run(&h, vec![record("m3", notification(&h.fo_id, "e3"), 1)]).await;
+    assert_eq!(covered["batchItemFailures"], json!([]), "{covered}");
+    assert_eq!(logiwa_codes(&h).len(), 1);
+    assert_eq!(
+        h.sf.state().field_history("FulfillmentOrder", &h.fo_id, "Status").len(),
+        statuses_before
+    );
+}
