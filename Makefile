@@ -23,6 +23,9 @@ TEMPLATE    := infra/template.yaml
 SAMCONFIG   := infra/samconfig.toml
 ENV         ?= dev
 FUNCTIONS   := salesforce-webhook wms-webhook inventory-poll shipment-writeback
+# inventory-poll is built on its own: built with the others, cargo would unify waybill's `sqs` feature
+# into it and link an SQS client it never calls (SAM builds each function on its own too).
+SQS_FUNCTIONS := salesforce-webhook wms-webhook shipment-writeback
 
 # The venv's bin first, so `cargo lambda` resolves to the pip-installed cargo-lambda, and
 # cargo-lambda finds zig as `python3 -m ziglang` through the venv's python3 (never a system zig).
@@ -46,7 +49,7 @@ LAMBDA_TARGET ?= x86_64-unknown-linux-gnu
 
 LOCAL_ARGS := $(if $(ORDERS),--orders $(ORDERS))
 
-.PHONY: help venv setup fmt fmt-check lint test prod-deps validate run chaos serve build sam-build deploy invoke watch
+.PHONY: help venv setup fmt fmt-check lint test prod-deps validate run chaos serve build bench-init cost sam-build deploy invoke watch
 
 help: ## List targets
 	@echo "Usage: make <target> [ENV=dev|prod] [FN=<function> EVENT=<name>] [ORDERS=<n>]"
@@ -109,7 +112,16 @@ serve: venv ## Local stack: keep it up on fixed ports for manual use
 	cargo run -p waybill-e2e --bin waybill-local -- serve
 
 build: venv ## cargo lambda build: target/lambda/<function>/bootstrap for the four functions
-	cargo lambda build --release --target $(LAMBDA_TARGET) $(addprefix -p ,$(FUNCTIONS))
+	cargo lambda build --release --target $(LAMBDA_TARGET) $(addprefix -p ,$(SQS_FUNCTIONS))
+	cargo lambda build --release --target $(LAMBDA_TARGET) -p inventory-poll
+
+bench-init: venv ## Cold starts: the release bootstraps vs a bare lambda_runtime echo, STARTS=20 each (init, init+first, RSS)
+	$(MAKE) build
+	cargo lambda build --release --target $(LAMBDA_TARGET) -p bench-echo
+	cargo run -p waybill-e2e --bin waybill-local -- bench-init --starts $(or $(STARTS),20)
+
+cost: venv ## Dollars per million orders from a counted local run (ORDERS=100), priced with infra/prices.json
+	cargo run -p waybill-e2e --bin waybill-local -- cost --orders $(or $(ORDERS),100) $(if $(VERBOSE),--verbose)
 
 sam-build: venv ## sam build (rust-cargolambda) into .aws-sam/build, ENV=dev|prod
 	sam build --config-file $(SAMCONFIG) --config-env $(ENV)

@@ -16,11 +16,11 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_types::SdkConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
@@ -185,18 +185,13 @@ async fn answers_http(addr: SocketAddr) -> bool {
 /// SDK configuration for a local endpoint: static `test`/`test` credentials and `us-east-1`, so tests can
 /// never pick up (or use) a real profile.
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "waybill-tests",
-        ))
-        .load()
-        .await
+    crate::adapters::aws::AwsSettings {
+        region: "us-east-1".into(),
+        credentials: aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "waybill-tests"),
+        endpoint_url: Some(endpoint.to_owned()),
+    }
+    .sdk_config()
+    .expect("the compiled-in TLS roots always build")
 }
 
 /// A unique name: `<prefix>-<uuid>`.

@@ -5,13 +5,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 
 use crate::adapters::dynamodb::DynamoState;
 use crate::adapters::http_client::{plan_share, PlanShare, SharedRate};
 use crate::adapters::logiwa::{Logiwa, LogiwaConfig};
 use crate::adapters::salesforce::{SalesforceConfig, SalesforceOm};
 use crate::adapters::secrets::SecretsManagerProvider;
+#[cfg(feature = "sqs")]
 use crate::adapters::sqs::SqsPublisher;
 use crate::config::{keys, ConfigError, Env};
 use crate::domain::CurrencyCode;
@@ -23,7 +24,8 @@ use crate::ports::{RateGate, SecretProvider};
 pub struct Aws {
     /// DynamoDB.
     pub dynamodb: aws_sdk_dynamodb::Client,
-    /// SQS.
+    /// SQS (feature `sqs`).
+    #[cfg(feature = "sqs")]
     pub sqs: aws_sdk_sqs::Client,
     /// Secrets Manager.
     pub secrets: aws_sdk_secretsmanager::Client,
@@ -34,14 +36,20 @@ impl Aws {
     pub fn new(conf: &SdkConfig) -> Self {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(conf),
+            #[cfg(feature = "sqs")]
             sqs: aws_sdk_sqs::Client::new(conf),
             secrets: aws_sdk_secretsmanager::Client::new(conf),
         }
     }
 
     /// Clients from the Lambda environment (region, role credentials; `AWS_ENDPOINT_URL` for moto).
-    pub async fn from_env() -> Self {
-        Self::new(&crate::adapters::dynamodb::sdk_config().await)
+    ///
+    /// # Errors
+    /// `ConfigError` naming a missing AWS variable or an unusable `SSL_CERT_FILE`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            &crate::adapters::aws::AwsSettings::from_env(env)?.sdk_config()?,
+        ))
     }
 }
 
@@ -57,6 +65,7 @@ pub fn state(aws: &Aws, env: &Env) -> Result<Arc<DynamoState>, ConfigError> {
 }
 
 /// The queue publisher.
+#[cfg(feature = "sqs")]
 pub fn queue(aws: &Aws) -> Arc<SqsPublisher> {
     Arc::new(SqsPublisher::new(aws.sqs.clone()))
 }

@@ -9,7 +9,8 @@ use waybill::wiring::Aws;
 async fn main() -> Result<(), lambda_runtime::Error> {
     waybill::telemetry::init_lambda();
     // Fail the cold start (not each invocation) when configuration is wrong, naming the variable.
-    let app = inventory_poll::wire::build(&Env::process(), &Aws::from_env().await)?;
+    let env = Env::process();
+    let app = inventory_poll::wire::build(&env, &Aws::from_env(&env)?)?;
     // The closure borrows the app: clients and caches live for the life of the execution environment.
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

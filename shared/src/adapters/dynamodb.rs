@@ -56,19 +56,13 @@ pub mod rules;
 mod watermarks;
 mod xref;
 
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
+use aws_types::SdkConfig;
 
 pub use mappings::put_mapping_tables;
 
 use crate::error::BoxError;
 use crate::ports::StoreError;
-
-/// Loads the AWS SDK configuration from the environment (region, credentials, and `AWS_ENDPOINT_URL`,
-/// which points the clients at moto locally).
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
-}
 
 /// The state table: implements `IdempotencyStore`, `XrefStore`, `WatermarkStore`, `PositionStore`,
 /// `MappingSource` and `OrderStateStore`. Cheap to clone (the SDK client is an `Arc` inside).

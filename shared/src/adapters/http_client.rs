@@ -258,8 +258,8 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     /// Builds the client once per adapter (connection pool and TLS config are reused across calls).
-    pub(crate) fn new(system: &'static str, settings: HttpSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    pub(crate) fn new(system: &'static str, settings: HttpSettings) -> Result<Self, crate::error::BoxError> {
+        let client = super::tls::reqwest_builder()?
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .user_agent(concat!("waybill/", env!("CARGO_PKG_VERSION")))

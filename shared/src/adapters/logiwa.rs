@@ -204,7 +204,7 @@ impl Logiwa {
     pub fn new(config: LogiwaConfig, secrets: Arc<dyn SecretProvider>) -> Result<Self, WmsError> {
         let http = HttpClient::new(SYSTEM, config.http.clone()).map_err(|e| WmsError::Transport {
             system: SYSTEM,
-            source: Box::new(e),
+            source: e,
         })?;
         Ok(Self {
             config,

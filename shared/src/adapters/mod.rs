@@ -1,11 +1,15 @@
-//! Driven adapters: AWS (DynamoDB, SQS, Secrets Manager), Salesforce REST, and the WMS connectors.
+//! Driven adapters: AWS (DynamoDB, SQS, Secrets Manager), Salesforce REST, the WMS connectors, and the
+//! one TLS stack they share.
 
+pub mod aws;
 pub mod dynamodb;
 pub mod http_client;
 pub mod logiwa;
 pub mod salesforce;
 pub mod secrets;
+#[cfg(feature = "sqs")]
 pub mod sqs;
+pub mod tls;
 
 /// Every system's inbound parser, keyed by system name: the one list an adapter adds itself to.
 pub fn inbound_parsers() -> crate::registry::Registry<dyn crate::ports::InboundParser> {

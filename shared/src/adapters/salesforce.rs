@@ -195,8 +195,7 @@ impl SalesforceOm {
     /// # Errors
     /// `Transport` when the HTTP client cannot be built (TLS setup).
     pub fn new(config: SalesforceConfig, secrets: Arc<dyn SecretProvider>) -> Result<Self, SalesforceError> {
-        let http =
-            HttpClient::new("salesforce", config.http.clone()).map_err(|e| SalesforceError::Transport(Box::new(e)))?;
+        let http = HttpClient::new("salesforce", config.http.clone()).map_err(SalesforceError::Transport)?;
         Ok(Self {
             config,
             secrets,

@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_types::SdkConfig;
 use secrecy::SecretString;
 use tracing::{debug, instrument, warn};
 

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
+use aws_types::SdkConfig;
 use tracing::{debug, instrument, warn};
 
 use crate::ports::{OutboundMessage, PublishFailure, QueueError, QueuePublisher};

@@ -11,7 +11,7 @@ use crate::support::{logiwa, Lw};
 /// Subscribes to a topic through the vendor API (deliveries are recorded, not sent: see `support`).
 async fn subscribe(lw: &Lw, topic: &str) {
     let token = lw.state().issue_token();
-    let resp = reqwest::Client::new()
+    let resp = waybill_simulators::http_client()
         .post(format!("{}/v3.1/Webhook/create", lw.sim.base_url()))
         .bearer_auth(token)
         .json(&json!({"topic": topic, "address": "http://127.0.0.1:9/hook", "ignoreClient": true}))

@@ -35,13 +35,16 @@ pub struct Route {
 struct FrontState {
     routes: Arc<Vec<Route>>,
     api_id: String,
+    requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// The router; serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
-pub fn router(routes: Vec<Route>, api_id: &str) -> Router {
+/// The router; serve it with `into_make_service_with_connect_info::<SocketAddr>()`. Every request it
+/// answers (as API Gateway bills them, routed or not) is counted in `requests`.
+pub fn router(routes: Vec<Route>, api_id: &str, requests: Arc<std::sync::atomic::AtomicU64>) -> Router {
     Router::new().fallback(handle).with_state(FrontState {
         routes: Arc::new(routes),
         api_id: api_id.to_owned(),
+        requests,
     })
 }
 
@@ -72,6 +75,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 async fn handle(State(st): State<FrontState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    st.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let found = st.routes.iter().find_map(|r| {

@@ -45,6 +45,8 @@ pub struct FunctionStats {
     pub invocations: AtomicU64,
     /// Invocations that failed (error, timeout, panic).
     pub errors: AtomicU64,
+    /// Billed duration, summed: each invocation rounded up to the millisecond, as Lambda bills.
+    pub billed_ms: AtomicU64,
 }
 
 /// One function, built and ready to invoke.
@@ -128,15 +130,20 @@ impl LocalFunction {
         ctx.invoked_function_arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{}", self.spec.name);
         let mut conf = lambda_runtime::Config::default();
         conf.function_name.clone_from(&self.spec.name);
-        conf.memory = 256;
+        conf.memory = i32::try_from(self.spec.memory_mb).unwrap_or(256);
         conf.version = "$LATEST".into();
         ctx.env_config = Arc::new(conf);
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
         let span = info_span!("invoke", function = %self.spec.name, request_id = %request_id);
         let fut = (self.handler)(LambdaEvent::new(payload, ctx));
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind())
             .instrument(span)
             .await;
+        let billed = started.elapsed().as_micros().div_ceil(1000);
+        self.stats
+            .billed_ms
+            .fetch_add(u64::try_from(billed).unwrap_or(u64::MAX), Ordering::Relaxed);
         let result = match outcome {
             Err(_) => Err(InvokeError::Timeout(timeout)),
             Ok(Err(p)) => {

@@ -6,7 +6,10 @@
 //! Lambda invocation), `front` (API Gateway HTTP API emulation), `esm` (SQS event source mappings),
 //! `stack` (all of it together), `scenario` (the reconciling end-to-end run), `serve` (manual mode).
 
+pub mod bench_init;
 pub mod chaos;
+pub mod cost;
+pub mod counting;
 pub mod esm;
 pub mod front;
 pub mod functions;

@@ -41,7 +41,7 @@ impl OwnedMoto {
             stdin,
         };
         let started = Instant::now();
-        let http = reqwest::Client::new();
+        let http = waybill_simulators::http_client();
         loop {
             if http.get(format!("{}/moto-api/", moto.endpoint)).send().await.is_ok() {
                 return Ok(moto);

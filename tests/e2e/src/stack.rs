@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -167,6 +167,14 @@ pub struct Stack {
     pub schedule_firings: Arc<AtomicU64>,
     /// Parameters the stack resolved the template with.
     pub parameters: BTreeMap<String, String>,
+    /// Local-only settings every function gets on top of its template environment.
+    extra_env: BTreeMap<String, String>,
+    /// moto's endpoint (every AWS service).
+    moto_endpoint: String,
+    /// AWS requests sent since the stack was up (setup excluded).
+    pub aws_counts: Arc<crate::counting::AwsCounts>,
+    /// Requests the HTTP front (API Gateway) answered since the stack was up.
+    pub api_requests: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -176,6 +184,32 @@ impl std::fmt::Debug for Stack {
             .field("front", &self.front_addr)
             .finish_non_exhaustive()
     }
+}
+
+/// What Lambda sets in every execution environment (besides `AWS_LAMBDA_RUNTIME_API`), with moto's
+/// `test` credentials standing in for the role's.
+pub fn lambda_env(name: &str, memory_mb: u32) -> BTreeMap<String, String> {
+    BTreeMap::from(
+        [
+            ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/01/[$LATEST]bench".to_owned()),
+            ("AWS_REGION", crate::template::REGION.to_owned()),
+            ("AWS_DEFAULT_REGION", crate::template::REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_SESSION_TOKEN", "test".to_owned()),
+            ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
+            ("LAMBDA_TASK_ROOT", "/var/task".to_owned()),
+            ("TZ", ":UTC".to_owned()),
+            // The template's LoggingConfig (JSON, INFO), which Lambda passes on as these two.
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+            ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    )
 }
 
 fn random_secret() -> String {
@@ -197,13 +231,34 @@ impl Stack {
             Some(e) => e.clone(),
             None => waybill::testing::Moto::shared().await?.endpoint().to_owned(),
         };
+        let moto_endpoint = endpoint.clone();
         let sdk = waybill::testing::sdk_config_for(&endpoint).await;
-        let mut aws = Aws::new(&sdk);
-        if let Some(sqs_endpoint) = &opts.moto_sqs_endpoint {
-            aws.sqs = aws_sdk_sqs::Client::new(&waybill::testing::sdk_config_for(sqs_endpoint).await);
-        }
+        // Every client counts what it sends (`make cost`).
+        let aws_counts = Arc::new(crate::counting::AwsCounts::default());
+        let counter = crate::counting::Counter(aws_counts.clone());
+        let sqs_sdk = match &opts.moto_sqs_endpoint {
+            Some(sqs_endpoint) => waybill::testing::sdk_config_for(sqs_endpoint).await,
+            None => sdk.clone(),
+        };
+        let aws = Aws {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sqs_sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                    .interceptor(counter)
+                    .build(),
+            ),
+        };
         let catalog = Catalog::load(&opts.catalog)?;
-        let http = reqwest::Client::new();
+        let http = waybill_simulators::http_client();
 
         let mut sf_conf = SalesforceConfig {
             port: opts.salesforce_port,
@@ -324,7 +379,8 @@ impl Stack {
         }
 
         let (front_stop, rx) = oneshot::channel::<()>();
-        let app = front::router(routes, &format!("{environment}api"));
+        let api_requests = Arc::new(AtomicU64::new(0));
+        let app = front::router(routes, &format!("{environment}api"), api_requests.clone());
         let front_task = tokio::spawn(async move {
             let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async {
@@ -377,6 +433,8 @@ impl Stack {
             })
         });
         info!(environment = %environment, front = %front_addr, "local stack up");
+        aws_counts.reset();
+        api_requests.store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
             environment,
             sdk,
@@ -399,7 +457,26 @@ impl Stack {
             http,
             schedule_firings,
             parameters,
+            extra_env,
+            moto_endpoint,
+            aws_counts,
+            api_requests,
         })
+    }
+
+    /// The environment a release bootstrap of `package` runs with against this stack: its template
+    /// variables, the local settings, and what Lambda itself sets (function name, memory, region, role
+    /// credentials), with moto as the AWS endpoint. `make bench-init` starts bootstraps with it.
+    ///
+    /// # Errors
+    /// No function of that package in the template.
+    pub fn bootstrap_env(&self, package: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        let f = crate::functions::by_package(&self.functions, package)?;
+        let mut env: BTreeMap<String, String> = f.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.extend(self.extra_env.clone());
+        env.extend(lambda_env(&f.spec.name, f.spec.memory_mb));
+        env.insert("AWS_ENDPOINT_URL".into(), self.moto_endpoint.clone());
+        Ok(env)
     }
 
     /// `http://127.0.0.1:<port>` of the HTTP front.

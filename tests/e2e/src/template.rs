@@ -124,6 +124,8 @@ pub struct FunctionSpec {
     pub package: String,
     /// `Timeout` in seconds (function, else Globals, else 3).
     pub timeout_secs: u64,
+    /// `MemorySize` in MB (function, else Globals, else 128).
+    pub memory_mb: u32,
     /// Environment variables (Globals merged with the function's; the function wins).
     pub env: BTreeMap<String, String>,
     /// SQS event sources.
@@ -383,6 +385,12 @@ impl Template {
                     .with_context(|| format!("{} is not a number", at("Timeout")))?,
                 None => 3,
             };
+            let memory_mb = match props.get("MemorySize").or_else(|| globals.get("MemorySize")) {
+                Some(v) => json_text(&r.resolve(v, &at("MemorySize"))?)
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .with_context(|| format!("{} is not a number", at("MemorySize")))?,
+                None => 128,
+            };
             let mut env = BTreeMap::new();
             for (src, path) in [
                 (globals, "Globals.Function.Environment.Variables".to_owned()),
@@ -402,6 +410,7 @@ impl Template {
                 name,
                 package,
                 timeout_secs: timeout,
+                memory_mb,
                 env,
                 sqs_events: Vec::new(),
                 http_events: Vec::new(),

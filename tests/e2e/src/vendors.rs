@@ -58,7 +58,7 @@ impl SalesforceRest {
     /// # Errors
     /// When the token call fails.
     pub async fn login(base: &str, client_id: &str, client_secret: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::new();
+        let http = waybill_simulators::http_client();
         let resp = http
             .post(format!("{base}/services/oauth2/token"))
             .form(&[
@@ -155,7 +155,7 @@ impl LogiwaRest {
     /// # Errors
     /// When the token call fails.
     pub async fn login(base: &str, email: &str, password: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::new();
+        let http = waybill_simulators::http_client();
         let resp = http
             .post(format!("{base}/v3.1/Authorize/token"))
             .json(&json!({"email": email, "password": password}))

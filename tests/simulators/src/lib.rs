@@ -17,6 +17,36 @@ pub mod logiwa;
 pub mod salesforce;
 
 pub use common::faults::{FaultAction, FaultRule};
+
+/// A reqwest client builder for the simulators and their tests. The workspace links rustls without a
+/// default crypto provider (the functions configure theirs once), so every client names its TLS
+/// configuration: ring, and no trusted roots, since simulators and tests only speak plain HTTP on
+/// 127.0.0.1.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map(|b| {
+                b.with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            });
+    match config {
+        Ok(c) => reqwest::Client::builder().tls_backend_preconfigured(c),
+        // ring supports the safe default versions; this arm only keeps the builder infallible.
+        Err(_) => reqwest::Client::builder(),
+    }
+}
+
+/// A reqwest client from [`http_client_builder`].
+///
+/// # Panics
+/// Never in practice: building fails only when the TLS backend cannot initialise.
+#[allow(clippy::expect_used)]
+pub fn http_client() -> reqwest::Client {
+    http_client_builder()
+        .build()
+        .expect("a reqwest client with a preconfigured TLS backend builds")
+}
 pub use common::server::RunningSim;
 pub use common::stats::StatsSnapshot;
 pub use logiwa::{LogiwaConfig, LogiwaSim, LogiwaState, RateTier};

@@ -50,7 +50,7 @@ pub struct Sf {
 impl Sf {
     pub async fn start(config: SalesforceConfig) -> Self {
         let sim = SalesforceSim::start(config).await.expect("salesforce sim starts");
-        let http = reqwest::Client::new();
+        let http = waybill_simulators::http_client();
         let cfg = sim.state().config().clone();
         let r = send(http.post(format!("{}/services/oauth2/token", sim.base_url())).form(&[
             ("grant_type", "client_credentials"),
@@ -120,7 +120,7 @@ impl Lw {
 
     pub async fn start(config: LogiwaConfig) -> Self {
         let sim = LogiwaSim::start(config).await.expect("logiwa sim starts");
-        let http = reqwest::Client::new();
+        let http = waybill_simulators::http_client();
         let cfg = sim.state().config().clone();
         let r = send(
             http.post(format!("{}/v3.1/Authorize/token", sim.base_url()))

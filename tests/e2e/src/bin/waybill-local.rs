@@ -28,6 +28,38 @@ enum Command {
     /// Drive the stack through a storm of faults and reconcile from the vendors' APIs; exit 0 only
     /// when nothing was lost, doubled or regressed and every poison record is parked.
     Chaos(ChaosArgs),
+    /// Cold starts of the release bootstraps (`make build`) under a runtime-API emulator, next to a bare
+    /// `lambda_runtime` echo: init, init + first invocation, and peak RSS.
+    BenchInit(BenchArgs),
+    /// Run the scenario with every AWS request counted, and price it per million orders with the table
+    /// in infra/prices.json.
+    Cost(CostArgs),
+}
+
+#[derive(Args)]
+struct CostArgs {
+    /// FulfillmentOrders to drive through.
+    #[arg(long, default_value_t = 100)]
+    orders: usize,
+    /// Extra deliveries of each webhook (0: each once).
+    #[arg(long, default_value_t = 0)]
+    duplicates: usize,
+    /// Price Lambda at the arm64 rate (the template deploys x86_64).
+    #[arg(long)]
+    arm64: bool,
+    /// Also list every counted operation per order.
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Starts per function.
+    #[arg(long, default_value_t = 20)]
+    starts: usize,
+    /// Where `cargo lambda build` put the bootstraps.
+    #[arg(long, default_value = "target/lambda")]
+    lambda_dir: std::path::PathBuf,
 }
 
 #[derive(Args)]
@@ -180,6 +212,67 @@ async fn main() -> anyhow::Result<()> {
             if !outcome.ok() {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Cost(a) => {
+            let root = waybill_e2e::stack::workspace_root();
+            let prices = waybill_e2e::cost::Prices::load(&root.join("infra/prices.json"))?;
+            let moto = waybill::testing::Moto::start().await?;
+            let stack = Stack::start(StackOptions {
+                moto_endpoint: Some(moto.endpoint().to_owned()),
+                ..StackOptions::default()
+            })
+            .await?;
+            let opts = ScenarioOptions {
+                orders: a.orders,
+                duplicates: a.duplicates,
+                timeout: Duration::from_secs(120),
+            };
+            let outcome = scenario::run(&stack, &opts).await?;
+            if !outcome.reconciled() {
+                println!("{}", scenario::summary(&stack, &outcome));
+                stack.shutdown().await;
+                anyhow::bail!("the run did not reconcile; its counts would not be a fair price");
+            }
+            let bill = waybill_e2e::cost::bill(&stack, a.orders, &prices, a.arm64);
+            let mut out = waybill_e2e::cost::report(&bill, &prices);
+            if a.verbose {
+                out.push_str(&waybill_e2e::cost::operations(&stack, a.orders));
+            }
+            stack.shutdown().await;
+            drop(moto);
+            println!("{out}");
+            Ok(())
+        }
+        Command::BenchInit(a) => {
+            let moto = waybill::testing::Moto::start().await?;
+            let stack = Stack::start(StackOptions {
+                moto_endpoint: Some(moto.endpoint().to_owned()),
+                // A Logiwa plan that never makes a batch wait: the bench measures the function, not the
+                // vendor's rate plan (the rate tests prove the plans).
+                logiwa_requests_per_second: 200,
+                extra_env: std::collections::BTreeMap::from([(
+                    "LOGIWA_ACCOUNT_ENVIRONMENTS".to_owned(),
+                    "1".to_owned(),
+                )]),
+                ..StackOptions::default()
+            })
+            .await?;
+            let root = waybill_e2e::stack::workspace_root();
+            let lambda_dir = if a.lambda_dir.is_absolute() {
+                a.lambda_dir
+            } else {
+                root.join(a.lambda_dir)
+            };
+            let opts = waybill_e2e::bench_init::BenchOptions {
+                starts: a.starts.max(1),
+                echo: lambda_dir.join("bench-echo").join("bootstrap"),
+                lambda_dir,
+            };
+            let report = waybill_e2e::bench_init::run(&stack, &opts).await;
+            stack.shutdown().await;
+            drop(moto);
+            println!("{}", report?);
             Ok(())
         }
         Command::Serve(a) => {

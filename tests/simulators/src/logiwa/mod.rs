@@ -550,7 +550,7 @@ pub enum AdminError {
 impl LogiwaState {
     pub fn new(config: LogiwaConfig) -> anyhow::Result<Self> {
         let data = seeded(&config)?;
-        let http = reqwest::Client::builder().timeout(config.webhook_timeout).build()?;
+        let http = crate::http_client_builder().timeout(config.webhook_timeout).build()?;
         let chaos_seed = config.chaos_seed;
         Ok(Self {
             inner: Arc::new(LwInner {

@@ -1,0 +1,227 @@
+//! `make cost`: dollars per million orders, end to end, from the requests a local run actually counted
+//! (Lambda invocations and billed milliseconds, SQS requests including Lambda's polling, DynamoDB request
+//! units, Secrets Manager calls, API Gateway requests) and the dated price table in `infra/prices.json`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::counting::OpCount;
+use crate::stack::Stack;
+
+/// The price table (`infra/prices.json`).
+#[derive(Debug, Clone, Deserialize)]
+#[allow(missing_docs)]
+pub struct Prices {
+    pub as_of: String,
+    pub region: String,
+    pub lambda_requests_per_million: f64,
+    pub lambda_gb_second_x86_64: f64,
+    pub lambda_gb_second_arm64: f64,
+    pub sqs_requests_per_million: f64,
+    pub dynamodb_write_request_units_per_million: f64,
+    pub dynamodb_read_request_units_per_million: f64,
+    pub secrets_manager_calls_per_10k: f64,
+    pub api_gateway_http_api_requests_per_million: f64,
+}
+
+impl Prices {
+    /// Reads the table.
+    ///
+    /// # Errors
+    /// Unreadable or malformed file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+/// Operations only the local harness sends (provisioning, queue depth checks, reconciliation reads):
+/// not part of what a deployment pays per order.
+const HARNESS_OPS: &[&str] = &[
+    "CreateQueue",
+    "GetQueueUrl",
+    "GetQueueAttributes",
+    "SetQueueAttributes",
+    "ListQueues",
+    "PurgeQueue",
+    "CreateTable",
+    "DescribeTable",
+    "UpdateTimeToLive",
+    "DescribeTimeToLive",
+    "Scan",
+    "CreateSecret",
+];
+
+/// One line of the bill, per million orders.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// What it is.
+    pub name: String,
+    /// How much of it per order (in its unit).
+    pub per_order: f64,
+    /// Its unit.
+    pub unit: &'static str,
+    /// Dollars per million orders.
+    pub dollars_per_million: f64,
+}
+
+/// The bill for one run.
+#[derive(Debug, Clone)]
+pub struct Bill {
+    /// Orders the run reconciled.
+    pub orders: usize,
+    /// Items, largest first.
+    pub items: Vec<Item>,
+    /// Total, dollars per million orders.
+    pub total: f64,
+    /// SQS receives that found nothing, per order (priced in the SQS item; listed to show the polling).
+    pub empty_receives_per_order: f64,
+    /// The price table's date.
+    pub as_of: String,
+}
+
+/// Prices what `stack` counted while `orders` orders went through.
+pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill {
+    let n = orders.max(1) as f64;
+    let per_million = 1_000_000.0 / n;
+    let mut items = Vec::new();
+
+    // Lambda.
+    let (mut invocations, mut gb_seconds) = (0u64, 0f64);
+    for f in stack.functions() {
+        let inv = f.stats.invocations.load(Ordering::Relaxed);
+        let ms = f.stats.billed_ms.load(Ordering::Relaxed);
+        invocations += inv;
+        gb_seconds += ms as f64 / 1000.0 * f64::from(f.spec.memory_mb) / 1024.0;
+    }
+    let gb_price = if arm64 {
+        prices.lambda_gb_second_arm64
+    } else {
+        prices.lambda_gb_second_x86_64
+    };
+    items.push(Item {
+        name: "Lambda requests".into(),
+        per_order: invocations as f64 / n,
+        unit: "invocations",
+        dollars_per_million: invocations as f64 * per_million * prices.lambda_requests_per_million / 1e6,
+    });
+    items.push(Item {
+        name: "Lambda duration".into(),
+        per_order: gb_seconds / n,
+        unit: "GB-s",
+        dollars_per_million: gb_seconds * per_million * gb_price,
+    });
+
+    // AWS requests.
+    let counts = stack.aws_counts.snapshot();
+    let sum = |service: &str| -> OpCount {
+        let mut total = OpCount::default();
+        for ((s, op), c) in &counts {
+            if s.eq_ignore_ascii_case(service) && !HARNESS_OPS.contains(&op.as_str()) {
+                total.requests += c.requests;
+                total.billed_requests += c.billed_requests;
+                total.read_units += c.read_units;
+                total.write_units += c.write_units;
+                total.empty_receives += c.empty_receives;
+            }
+        }
+        total
+    };
+    let sqs = sum("sqs");
+    items.push(Item {
+        name: "SQS requests".into(),
+        per_order: sqs.billed_requests as f64 / n,
+        unit: "requests",
+        dollars_per_million: sqs.billed_requests as f64 * per_million * prices.sqs_requests_per_million / 1e6,
+    });
+    let ddb = sum("dynamodb");
+    items.push(Item {
+        name: "DynamoDB writes".into(),
+        per_order: ddb.write_units / n,
+        unit: "WRU",
+        dollars_per_million: ddb.write_units * per_million * prices.dynamodb_write_request_units_per_million / 1e6,
+    });
+    items.push(Item {
+        name: "DynamoDB reads".into(),
+        per_order: ddb.read_units / n,
+        unit: "RRU",
+        dollars_per_million: ddb.read_units * per_million * prices.dynamodb_read_request_units_per_million / 1e6,
+    });
+    let sm = sum("secretsmanager");
+    items.push(Item {
+        name: "Secrets Manager calls".into(),
+        per_order: sm.requests as f64 / n,
+        unit: "calls",
+        dollars_per_million: sm.requests as f64 * per_million * prices.secrets_manager_calls_per_10k / 1e4,
+    });
+    let api = stack.api_requests.load(Ordering::Relaxed);
+    items.push(Item {
+        name: "API Gateway requests".into(),
+        per_order: api as f64 / n,
+        unit: "requests",
+        dollars_per_million: api as f64 * per_million * prices.api_gateway_http_api_requests_per_million / 1e6,
+    });
+
+    items.sort_by(|a, b| b.dollars_per_million.total_cmp(&a.dollars_per_million));
+    let total = items.iter().map(|i| i.dollars_per_million).sum();
+    Bill {
+        orders,
+        items,
+        total,
+        empty_receives_per_order: sqs.empty_receives as f64 / n,
+        as_of: prices.as_of.clone(),
+    }
+}
+
+/// The printed bill: total, the three biggest items, then every item.
+pub fn report(b: &Bill, prices: &Prices) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "cost: ${:.3} per million orders (from {} orders; {} prices of {})",
+        b.total, b.orders, prices.region, b.as_of
+    );
+    for (i, item) in b.items.iter().take(3).enumerate() {
+        let _ = writeln!(s, "  top {}: {:<22} ${:.3}", i + 1, item.name, item.dollars_per_million);
+    }
+    let _ = writeln!(
+        s,
+        "  {:<22} {:>12} {:<12} {:>12}",
+        "item", "per order", "unit", "$/M orders"
+    );
+    for item in &b.items {
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>12.3} {:<12} {:>12.4}",
+            item.name, item.per_order, item.unit, item.dollars_per_million
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  (SQS includes Lambda's polling: {:.2} empty receives per order in this run)",
+        b.empty_receives_per_order
+    );
+    s
+}
+
+/// Operations counted, for the curious (`--verbose`).
+pub fn operations(stack: &Stack, orders: usize) -> String {
+    let n = orders.max(1) as f64;
+    let counts: BTreeMap<(String, String), OpCount> = stack.aws_counts.snapshot();
+    let mut s = String::new();
+    for ((service, op), c) in counts {
+        let _ = writeln!(
+            s,
+            "  {service:<15} {op:<22} {:>8.2} req/order  {:>6.2} RRU  {:>6.2} WRU",
+            c.requests as f64 / n,
+            c.read_units / n,
+            c.write_units / n
+        );
+    }
+    s
+}
