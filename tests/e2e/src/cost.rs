@@ -122,7 +122,9 @@ pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill 
     let sum = |service: &str| -> OpCount {
         let mut total = OpCount::default();
         for ((s, op), c) in &counts {
-            if s.eq_ignore_ascii_case(service) && !HARNESS_OPS.contains(&op.as_str()) {
+            // The SDKs name their services "DynamoDB", "SQS", "Secrets Manager".
+            let name = s.replace(' ', "");
+            if name.eq_ignore_ascii_case(service) && !HARNESS_OPS.contains(&op.as_str()) {
                 total.requests += c.requests;
                 total.billed_requests += c.billed_requests;
                 total.read_units += c.read_units;
@@ -187,7 +189,7 @@ pub fn report(b: &Bill, prices: &Prices) -> String {
         b.total, b.orders, prices.region, b.as_of
     );
     for (i, item) in b.items.iter().take(3).enumerate() {
-        let _ = writeln!(s, "  top {}: {:<22} ${:.3}", i + 1, item.name, item.dollars_per_million);
+        let _ = writeln!(s, "  top {}: {:<22} ${:.4}", i + 1, item.name, item.dollars_per_million);
     }
     let _ = writeln!(
         s,
@@ -214,6 +216,18 @@ pub fn operations(stack: &Stack, orders: usize) -> String {
     let n = orders.max(1) as f64;
     let counts: BTreeMap<(String, String), OpCount> = stack.aws_counts.snapshot();
     let mut s = String::new();
+    for f in stack.functions() {
+        let inv = f.stats.invocations.load(Ordering::Relaxed);
+        let ms = f.stats.billed_ms.load(Ordering::Relaxed);
+        let _ = writeln!(
+            s,
+            "  lambda          {:<22} {:>8.2} inv/order  {:>8.0} ms billed on average  {} MB",
+            f.spec.package,
+            inv as f64 / n,
+            ms as f64 / inv.max(1) as f64,
+            f.spec.memory_mb
+        );
+    }
     for ((service, op), c) in counts {
         let _ = writeln!(
             s,
