@@ -32,7 +32,7 @@ use aws_types::SdkConfig;
 use crate::config::{ConfigError, Env};
 
 /// How long a connection may take to open (the SDK's default for the latest behaviour version).
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// Where the SDK clients connect and as whom.
 #[derive(Debug, Clone)]
@@ -111,11 +111,7 @@ impl ReqwestHttpClient {
     /// # Errors
     /// `TlsError` from the shared TLS configuration, or the reqwest error as a `TlsError`.
     pub fn new() -> Result<Self, super::tls::TlsError> {
-        let client = super::tls::reqwest_builder()?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| super::tls::TlsError(e.to_string()))?;
+        let client = super::tls::shared_client(CONNECT_TIMEOUT)?;
         Ok(Self {
             client,
             connectors: Arc::default(),

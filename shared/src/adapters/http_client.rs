@@ -41,7 +41,8 @@ impl Default for RetryPolicy {
 /// Timeouts, rate and retries for one adapter's client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
-    /// TCP/TLS connect timeout (default 5 s).
+    /// TCP/TLS connect timeout (default 3.1 s, the AWS SDK's: with one value the whole process shares
+    /// one reqwest client and pool, see `tls::shared_client`).
     pub connect_timeout: Duration,
     /// Whole-request timeout, body included (default 20 s); shortened to what is left before the deadline.
     pub request_timeout: Duration,
@@ -58,7 +59,7 @@ impl HttpSettings {
     /// Defaults with the given rate.
     pub fn with_rate(requests_per_second: NonZeroU32) -> Self {
         Self {
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: super::aws::CONNECT_TIMEOUT,
             request_timeout: Duration::from_secs(20),
             requests_per_second,
             burst: NonZeroU32::MIN,
@@ -259,11 +260,8 @@ pub(crate) struct HttpClient {
 impl HttpClient {
     /// Builds the client once per adapter (connection pool and TLS config are reused across calls).
     pub(crate) fn new(system: &'static str, settings: HttpSettings) -> Result<Self, crate::error::BoxError> {
-        let client = super::tls::reqwest_builder()?
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("waybill/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        // Shared with the other adapters; every attempt sets its own timeout.
+        let client = super::tls::shared_client(settings.connect_timeout)?;
         let quota = Quota::per_second(settings.requests_per_second).allow_burst(settings.burst);
         Ok(Self {
             system,

@@ -67,6 +67,39 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'st
         .collect()
 }
 
+/// The process's reqwest client for a connect timeout: one per distinct timeout (the AWS SDK's and the
+/// vendors'), built on first use and shared by every adapter after that, so a cold start builds two
+/// clients, not one per adapter, and connections to one host are pooled once. Request timeouts are set
+/// per request.
+///
+/// # Errors
+/// `TlsError` as [`client_config`], or when reqwest cannot build the client.
+pub fn shared_client(connect_timeout: std::time::Duration) -> Result<reqwest::Client, TlsError> {
+    static CLIENTS: LazyLock<std::sync::Mutex<Vec<(std::time::Duration, reqwest::Client)>>> =
+        LazyLock::new(std::sync::Mutex::default);
+    let mut clients = CLIENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, c)) = clients.iter().find(|(t, _)| *t == connect_timeout) {
+        return Ok(c.clone());
+    }
+    let client = reqwest_builder()?
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .user_agent(concat!("waybill/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| TlsError(e.to_string()))?;
+    clients.push((connect_timeout, client.clone()));
+    #[cfg(test)]
+    CLIENT_BUILDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(connect_timeout);
+    Ok(client)
+}
+
+/// Every client build's connect timeout (tests count them).
+#[cfg(test)]
+static CLIENT_BUILDS: std::sync::Mutex<Vec<std::time::Duration>> = std::sync::Mutex::new(Vec::new());
+
 /// A reqwest builder that uses the shared TLS configuration.
 ///
 /// # Errors
@@ -79,6 +112,27 @@ pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_client_is_built_per_connect_timeout_and_shared_after_that() {
+        let builds = |t: std::time::Duration| {
+            CLIENT_BUILDS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .filter(|b| **b == t)
+                .count()
+        };
+        let (t, other) = (
+            std::time::Duration::from_millis(4321),
+            std::time::Duration::from_millis(4322),
+        );
+        let _a = shared_client(t).expect("client");
+        let _b = shared_client(t).expect("client");
+        let _c = shared_client(other).expect("client");
+        assert_eq!(builds(t), 1, "the second ask for the same timeout reuses the client");
+        assert_eq!(builds(other), 1, "another timeout gets its own client");
+    }
 
     #[test]
     fn the_compiled_in_roots_need_no_file() {

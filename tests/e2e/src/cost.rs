@@ -124,7 +124,8 @@ pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill 
         for ((s, op), c) in &counts {
             // The SDKs name their services "DynamoDB", "SQS", "Secrets Manager".
             let name = s.replace(' ', "");
-            if name.eq_ignore_ascii_case(service) && !HARNESS_OPS.contains(&op.as_str()) {
+            let base = op.split(' ').next().unwrap_or(op);
+            if name.eq_ignore_ascii_case(service) && !HARNESS_OPS.contains(&base) {
                 total.requests += c.requests;
                 total.billed_requests += c.billed_requests;
                 total.read_units += c.read_units;

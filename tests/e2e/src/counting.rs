@@ -96,13 +96,31 @@ impl Intercept for Counter {
         let Some(meta) = cfg.load::<Metadata>() else {
             return Ok(());
         };
-        let (service, op) = (meta.service().to_owned(), meta.name().to_owned());
+        let (service, mut op) = (meta.service().to_owned(), meta.name().to_owned());
         let sent = cfg.load::<SentBody>().map(|b| b.0.clone()).unwrap_or_default();
         let received = ctx.response().body().bytes().unwrap_or_default();
         let ok = ctx.response().status().is_success();
-        self.0.add(&service, &op, cost(&service, &op, &sent, received, ok));
+        let c = cost(&service, &op, &sent, received, ok);
+        // DynamoDB operations are also told apart by what they touch (the key's prefix), so the bill
+        // shows which rule pays for which writes.
+        if let Some(prefix) = key_prefix(&sent) {
+            op = format!("{op} {prefix}");
+        }
+        self.0.add(&service, &op, c);
         Ok(())
     }
+}
+
+/// The item kind a DynamoDB request touches: its `pk` up to the first `#` (`event`, `lease`, `order`…).
+fn key_prefix(sent: &[u8]) -> Option<String> {
+    let v = json(sent);
+    let pk = v
+        .get("Key")
+        .or_else(|| v.get("Item"))
+        .and_then(|k| k.get("pk"))
+        .and_then(|pk| pk.get("S"))
+        .and_then(Value::as_str)?;
+    Some(pk.split('#').next().unwrap_or(pk).to_owned())
 }
 
 fn json(bytes: &[u8]) -> Value {
