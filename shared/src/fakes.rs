@@ -123,6 +123,11 @@ impl IdempotencyStore for MemoryIdempotency {
         lock(&self.records).remove(key);
         Ok(())
     }
+
+    async fn looks_free(&self, req: &LockRequest) -> Result<bool, IdempotencyError> {
+        self.fault()?;
+        Ok(rules::lock_available(lock(&self.records).get(&req.key), req.now_ms))
+    }
 }
 
 fn store_fault(faults: &Faults) -> Result<(), StoreError> {

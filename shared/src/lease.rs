@@ -65,24 +65,10 @@ impl<'a> Leases<'a> {
     /// # Errors
     /// The store's errors.
     pub async fn try_acquire(&self, subject: &str, deadline_ms: u64) -> Result<Option<Lease>, IdempotencyError> {
-        let key = IdempotencyKey::new(NAMESPACE, subject).map_err(|e| IdempotencyError::Store(Box::new(e)))?;
-        let now_ms = i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        let until = if deadline_ms > 0 {
-            i64::try_from(deadline_ms).unwrap_or(i64::MAX)
-        } else {
-            now_ms + i64::try_from(FALLBACK.as_millis()).unwrap_or(60_000)
-        };
-        let lifetime = Duration::from_millis(u64::try_from((until - now_ms).max(1_000)).unwrap_or(60_000));
-        let req = LockRequest {
-            key: key.clone(),
-            payload_hash: NAMESPACE.to_owned(),
-            now_ms,
-            expires_after: lifetime,
-            lock_until_ms: until,
-        };
+        let req = Self::request(subject, deadline_ms)?;
         for _ in 0..3 {
             match self.store.begin(&req).await {
-                Ok(Begin::Execute) => return Ok(Some(Lease { key })),
+                Ok(Begin::Execute) => return Ok(Some(Lease { key: req.key })),
                 Ok(Begin::InProgress) => return Ok(None),
                 // Never completed, so a COMPLETED record is foreign; treat it as held rather than guess.
                 Ok(Begin::Completed(_)) => return Ok(None),
@@ -93,12 +79,33 @@ impl<'a> Leases<'a> {
         Ok(None)
     }
 
+    /// The lock request for `subject` until `deadline_ms`, stamped now.
+    fn request(subject: &str, deadline_ms: u64) -> Result<LockRequest, IdempotencyError> {
+        let key = IdempotencyKey::new(NAMESPACE, subject).map_err(|e| IdempotencyError::Store(Box::new(e)))?;
+        let now_ms = i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let until = if deadline_ms > 0 {
+            i64::try_from(deadline_ms).unwrap_or(i64::MAX)
+        } else {
+            now_ms + i64::try_from(FALLBACK.as_millis()).unwrap_or(60_000)
+        };
+        let lifetime = Duration::from_millis(u64::try_from((until - now_ms).max(1_000)).unwrap_or(60_000));
+        Ok(LockRequest {
+            key,
+            payload_hash: NAMESPACE.to_owned(),
+            now_ms,
+            expires_after: lifetime,
+            lock_until_ms: until,
+        })
+    }
+
     /// Takes the lease, waiting up to `patience` for a holder to finish, unless the work is `covered`
     /// (the caller's rule for "a holder already did what I came to do"). `covered` is asked when the
     /// lease is first found held and again when patience runs out, so covered work is acknowledged at
     /// once instead of waiting for the holder, and nobody else's lease is polled for nothing.
     ///
-    /// Polling backs off from 100 ms to 1 s with jitter, so holders' waiters do not poll in step.
+    /// Polling backs off from 100 ms to 1 s with jitter, so holders' waiters do not poll in step. Each poll
+    /// is a read (`looks_free`); the conditional write that takes the lease is sent only when the read
+    /// finds it free, so a waiter pays for its wait in reads, not in failed writes.
     ///
     /// # Errors
     /// The store's errors.
@@ -116,9 +123,14 @@ impl<'a> Leases<'a> {
         let give_up = tokio::time::Instant::now() + patience;
         let mut wait = Duration::from_millis(100);
         let mut asked = false;
+        let mut first = true;
         loop {
-            if let Some(l) = self.try_acquire(subject, deadline_ms).await? {
-                return Ok(Taken::Held(l));
+            let free = first || self.store.looks_free(&Self::request(subject, deadline_ms)?).await?;
+            first = false;
+            if free {
+                if let Some(l) = self.try_acquire(subject, deadline_ms).await? {
+                    return Ok(Taken::Held(l));
+                }
             }
             if !asked {
                 asked = true;
@@ -181,6 +193,59 @@ mod tests {
             .await
             .expect("store");
         assert_eq!(got, Taken::Busy);
+    }
+
+    /// Counts the conditional writes (`begin`) a waiter sends.
+    struct CountingBegins {
+        inner: MemoryIdempotency,
+        begins: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl IdempotencyStore for CountingBegins {
+        async fn begin(&self, req: &LockRequest) -> Result<Begin, IdempotencyError> {
+            self.begins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.begin(req).await
+        }
+        async fn complete(&self, req: &LockRequest, data: &str) -> Result<(), IdempotencyError> {
+            self.inner.complete(req, data).await
+        }
+        async fn release(&self, key: &IdempotencyKey) -> Result<(), IdempotencyError> {
+            self.inner.release(key).await
+        }
+        async fn looks_free(&self, req: &LockRequest) -> Result<bool, IdempotencyError> {
+            self.inner.looks_free(req).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiter_polls_a_held_lease_with_reads_and_writes_only_to_take_it() {
+        let store = std::sync::Arc::new(CountingBegins {
+            inner: MemoryIdempotency::new(),
+            begins: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let held = Leases::new(store.as_ref())
+            .try_acquire("order#7", 0)
+            .await
+            .expect("store")
+            .expect("free");
+        let releaser = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(900)).await;
+                Leases::new(store.as_ref()).release(held).await.expect("release");
+            })
+        };
+        let before = store.begins.load(std::sync::atomic::Ordering::SeqCst);
+        let got = Leases::new(store.as_ref())
+            .acquire_unless("order#7", 0, Duration::from_secs(3), || std::future::ready(false))
+            .await
+            .expect("store");
+        releaser.await.expect("releaser");
+        assert!(matches!(got, Taken::Held(_)), "taken once released");
+        // One attempt on arrival and one once the read finds it free; five or so polls in between wrote
+        // nothing.
+        assert_eq!(store.begins.load(std::sync::atomic::Ordering::SeqCst) - before, 2);
     }
 
     #[tokio::test]

@@ -143,6 +143,14 @@ pub trait IdempotencyStore: Send + Sync {
     /// # Errors
     /// `Store` on any persistence failure (the lock then lapses at `lock_until_ms`).
     async fn release(&self, key: &IdempotencyKey) -> Result<(), IdempotencyError>;
+
+    /// Whether `begin` could take the lock now, found with a read instead of a write: waiters poll a
+    /// held lock with this (a consistent read costs a fifth of the failed conditional write it replaces)
+    /// and call `begin` only once it looks free. `true` is a hint, never a promise: `begin` decides.
+    ///
+    /// # Errors
+    /// `Store` on any persistence failure.
+    async fn looks_free(&self, req: &LockRequest) -> Result<bool, IdempotencyError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -274,3 +274,31 @@ async fn the_in_memory_fake_and_dynamodb_answer_the_same_script_identically() {
         ],
     );
 }
+
+#[tokio::test]
+async fn a_held_lock_looks_taken_to_a_read_and_free_once_released_or_lapsed_without_any_write() {
+    // Given a table reached through a client that counts requests, and a live lock
+    let (client, calls) = support::counted_dynamodb().await;
+    let store = support::state_with(client).await;
+    let now = now_ms();
+    let req = request("h", now);
+    assert!(store.looks_free(&req).await.expect("read"), "no record: free");
+    store.begin(&req).await.expect("begin");
+    let writes_before = calls.of("PutItem") + calls.of("UpdateItem") + calls.of("DeleteItem");
+    // When a waiter polls it
+    let held = store.looks_free(&request("h", now + 1)).await.expect("read");
+    // Then it is seen taken with reads alone
+    assert!(!held, "a live lock is not free");
+    assert_eq!(
+        calls.of("PutItem") + calls.of("UpdateItem") + calls.of("DeleteItem"),
+        writes_before,
+        "polling writes nothing"
+    );
+    // And seen free once its holder's deadline has passed, or once released
+    assert!(store
+        .looks_free(&request("h", req.lock_until_ms + 1))
+        .await
+        .expect("read"));
+    store.release(&req.key).await.expect("release");
+    assert!(store.looks_free(&request("h", now + 2)).await.expect("read"));
+}

@@ -114,6 +114,13 @@ impl IdempotencyStore for DynamoState {
         debug!("idempotency record released");
         Ok(())
     }
+
+    #[instrument(skip_all, fields(idempotency_key = %req.key.as_str()))]
+    async fn looks_free(&self, req: &LockRequest) -> Result<bool, IdempotencyError> {
+        let pk = keys::idempotency(&req.key);
+        let existing = self.read(&pk).await?.map(|item| decode(&pk, &item)).transpose()?;
+        Ok(rules::lock_available(existing.as_ref(), req.now_ms))
+    }
 }
 
 impl DynamoState {
