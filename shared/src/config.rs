@@ -56,6 +56,11 @@ impl Env {
         }
     }
 
+    /// Fixed `(name, value)` pairs (tests, examples).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
     fn get(&self, key: &str) -> Option<String> {
         (self.lookup)(key)
             .map(|v| v.trim().to_owned())
@@ -167,24 +172,22 @@ pub mod keys {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
-    }
-
     #[test]
     fn a_missing_variable_is_named_in_the_error() {
-        let err = env(&[]).required("STATE_TABLE").expect_err("missing");
+        let err = Env::from_pairs(&[]).required("STATE_TABLE").expect_err("missing");
         assert_eq!(err.to_string(), "missing required environment variable STATE_TABLE");
     }
 
     #[test]
     fn an_empty_variable_counts_as_missing() {
-        assert!(env(&[("STATE_TABLE", "  ")]).required("STATE_TABLE").is_err());
+        assert!(Env::from_pairs(&[("STATE_TABLE", "  ")])
+            .required("STATE_TABLE")
+            .is_err());
     }
 
     #[test]
     fn an_unparsable_number_is_reported_with_its_variable() {
-        let err = env(&[("MAX_RECEIVE_COUNT", "five")])
+        let err = Env::from_pairs(&[("MAX_RECEIVE_COUNT", "five")])
             .parse_or::<u32>("MAX_RECEIVE_COUNT", 5)
             .expect_err("bad");
         assert!(
@@ -196,7 +199,7 @@ mod tests {
     #[test]
     fn lists_are_split_on_commas_and_trimmed() {
         assert_eq!(
-            env(&[("IPS", " 1.2.3.4, ,5.6.7.8 ")]).list("IPS"),
+            Env::from_pairs(&[("IPS", " 1.2.3.4, ,5.6.7.8 ")]).list("IPS"),
             vec!["1.2.3.4", "5.6.7.8"]
         );
     }

@@ -88,20 +88,16 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
-    }
-
     #[test]
     fn unset_settings_take_their_defaults() {
-        let c = Config::from_env(&env(&[(WAREHOUSES, "a, b")])).expect("valid");
+        let c = Config::from_env(&Env::from_pairs(&[(WAREHOUSES, "a, b")])).expect("valid");
         assert_eq!(c, Config::new(vec!["a".into(), "b".into()]));
         assert_eq!(c.max_zero_share.to_string(), "0.2");
     }
 
     #[test]
     fn every_setting_is_read_from_its_variable() {
-        let c = Config::from_env(&env(&[
+        let c = Config::from_env(&Env::from_pairs(&[
             (WAREHOUSES, "a"),
             (MAX_ZERO_SHARE, "0.05"),
             (CHANGES_OVERLAP_SECONDS, "60"),
@@ -120,12 +116,12 @@ mod tests {
     #[test]
     fn a_share_outside_zero_to_one_is_refused_naming_the_variable() {
         for bad in ["1.5", "-0.1", "twenty"] {
-            let err = Config::from_env(&env(&[(WAREHOUSES, "a"), (MAX_ZERO_SHARE, bad)])).expect_err(bad);
+            let err = Config::from_env(&Env::from_pairs(&[(WAREHOUSES, "a"), (MAX_ZERO_SHARE, bad)])).expect_err(bad);
             assert!(
                 matches!(&err, ConfigError::Invalid { key, .. } if key == MAX_ZERO_SHARE),
                 "{bad}: {err}"
             );
         }
-        assert!(Config::from_env(&env(&[])).is_err());
+        assert!(Config::from_env(&Env::from_pairs(&[])).is_err());
     }
 }
