@@ -56,7 +56,6 @@ struct Sample {
 #[derive(Default)]
 struct Emu {
     events: Mutex<VecDeque<Value>>,
-    spawned: Mutex<Option<Instant>>,
     marks: Mutex<Marks>,
     changed: Notify,
     deadline_ms: u64,
@@ -172,7 +171,6 @@ async fn start_once(
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let spawned = Instant::now();
-    *emu.spawned.lock().unwrap_or_else(PoisonError::into_inner) = Some(spawned);
     let mut child = tokio::process::Command::new(bootstrap)
         .env_clear()
         .envs(env)

@@ -88,8 +88,16 @@ pub struct Bill {
 /// Prices what `stack` counted while `orders` orders went through.
 pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill {
     let n = orders.max(1) as f64;
-    let per_million = 1_000_000.0 / n;
     let mut items = Vec::new();
+    // One line of the bill: `quantity` counted in the run, at `price` dollars per unit.
+    let mut charge = |name: &str, quantity: f64, unit: &'static str, price: f64| {
+        items.push(Item {
+            name: name.into(),
+            per_order: quantity / n,
+            unit,
+            dollars_per_million: quantity / n * 1e6 * price,
+        });
+    };
 
     // Lambda.
     let (mut invocations, mut gb_seconds) = (0u64, 0f64);
@@ -104,18 +112,13 @@ pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill 
     } else {
         prices.lambda_gb_second_x86_64
     };
-    items.push(Item {
-        name: "Lambda requests".into(),
-        per_order: invocations as f64 / n,
-        unit: "invocations",
-        dollars_per_million: invocations as f64 * per_million * prices.lambda_requests_per_million / 1e6,
-    });
-    items.push(Item {
-        name: "Lambda duration".into(),
-        per_order: gb_seconds / n,
-        unit: "GB-s",
-        dollars_per_million: gb_seconds * per_million * gb_price,
-    });
+    charge(
+        "Lambda requests",
+        invocations as f64,
+        "invocations",
+        prices.lambda_requests_per_million / 1e6,
+    );
+    charge("Lambda duration", gb_seconds, "GB-s", gb_price);
 
     // AWS requests.
     let counts = stack.aws_counts.snapshot();
@@ -126,49 +129,44 @@ pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill 
             let name = s.replace(' ', "");
             let base = op.split(' ').next().unwrap_or(op);
             if name.eq_ignore_ascii_case(service) && !HARNESS_OPS.contains(&base) {
-                total.requests += c.requests;
-                total.billed_requests += c.billed_requests;
-                total.read_units += c.read_units;
-                total.write_units += c.write_units;
-                total.empty_receives += c.empty_receives;
+                total += *c;
             }
         }
         total
     };
     let sqs = sum("sqs");
-    items.push(Item {
-        name: "SQS requests".into(),
-        per_order: sqs.billed_requests as f64 / n,
-        unit: "requests",
-        dollars_per_million: sqs.billed_requests as f64 * per_million * prices.sqs_requests_per_million / 1e6,
-    });
+    charge(
+        "SQS requests",
+        sqs.billed_requests as f64,
+        "requests",
+        prices.sqs_requests_per_million / 1e6,
+    );
     let ddb = sum("dynamodb");
-    items.push(Item {
-        name: "DynamoDB writes".into(),
-        per_order: ddb.write_units / n,
-        unit: "WRU",
-        dollars_per_million: ddb.write_units * per_million * prices.dynamodb_write_request_units_per_million / 1e6,
-    });
-    items.push(Item {
-        name: "DynamoDB reads".into(),
-        per_order: ddb.read_units / n,
-        unit: "RRU",
-        dollars_per_million: ddb.read_units * per_million * prices.dynamodb_read_request_units_per_million / 1e6,
-    });
+    charge(
+        "DynamoDB writes",
+        ddb.write_units,
+        "WRU",
+        prices.dynamodb_write_request_units_per_million / 1e6,
+    );
+    charge(
+        "DynamoDB reads",
+        ddb.read_units,
+        "RRU",
+        prices.dynamodb_read_request_units_per_million / 1e6,
+    );
     let sm = sum("secretsmanager");
-    items.push(Item {
-        name: "Secrets Manager calls".into(),
-        per_order: sm.requests as f64 / n,
-        unit: "calls",
-        dollars_per_million: sm.requests as f64 * per_million * prices.secrets_manager_calls_per_10k / 1e4,
-    });
-    let api = stack.api_requests.load(Ordering::Relaxed);
-    items.push(Item {
-        name: "API Gateway requests".into(),
-        per_order: api as f64 / n,
-        unit: "requests",
-        dollars_per_million: api as f64 * per_million * prices.api_gateway_http_api_requests_per_million / 1e6,
-    });
+    charge(
+        "Secrets Manager calls",
+        sm.requests as f64,
+        "calls",
+        prices.secrets_manager_calls_per_10k / 1e4,
+    );
+    charge(
+        "API Gateway requests",
+        stack.api_requests.load(Ordering::Relaxed) as f64,
+        "requests",
+        prices.api_gateway_http_api_requests_per_million / 1e6,
+    );
 
     items.sort_by(|a, b| b.dollars_per_million.total_cmp(&a.dollars_per_million));
     let total = items.iter().map(|i| i.dollars_per_million).sum();

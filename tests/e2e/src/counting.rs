@@ -50,12 +50,17 @@ impl AwsCounts {
 
     fn add(&self, service: &str, op: &str, c: OpCount) {
         let mut ops = self.ops.lock().unwrap_or_else(PoisonError::into_inner);
-        let e = ops.entry((service.to_owned(), op.to_owned())).or_default();
-        e.requests += c.requests;
-        e.billed_requests += c.billed_requests;
-        e.read_units += c.read_units;
-        e.write_units += c.write_units;
-        e.empty_receives += c.empty_receives;
+        *ops.entry((service.to_owned(), op.to_owned())).or_default() += c;
+    }
+}
+
+impl std::ops::AddAssign for OpCount {
+    fn add_assign(&mut self, c: Self) {
+        self.requests += c.requests;
+        self.billed_requests += c.billed_requests;
+        self.read_units += c.read_units;
+        self.write_units += c.write_units;
+        self.empty_receives += c.empty_receives;
     }
 }
 
