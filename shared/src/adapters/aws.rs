@@ -200,13 +200,9 @@ fn classify(e: reqwest::Error) -> ConnectorError {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
-    }
-
     #[test]
     fn settings_come_from_the_lambda_environment() {
-        let s = AwsSettings::from_env(&env(&[
+        let s = AwsSettings::from_env(&Env::from_pairs(&[
             ("AWS_REGION", "eu-west-1"),
             ("AWS_ACCESS_KEY_ID", "AKID"),
             ("AWS_SECRET_ACCESS_KEY", "secret"),
@@ -223,23 +219,60 @@ mod tests {
         assert_eq!(conf.endpoint_url(), Some("http://127.0.0.1:5000"));
     }
 
+    #[tokio::test]
+    async fn a_refused_connection_is_io_and_a_silent_server_a_timeout_so_the_sdk_retries_both() {
+        let client = crate::adapters::tls::shared_client(CONNECT_TIMEOUT).expect("client");
+        // A port nobody listens on.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let refused = client
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .expect_err("refused");
+        assert!(classify(refused).is_io());
+        // A server that accepts and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = silent.local_addr().expect("addr");
+        let _hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let slow = client
+            .get(format!("http://{addr}/"))
+            .timeout(Duration::from_millis(200))
+            .send()
+            .await
+            .expect_err("timeout");
+        assert!(classify(slow).is_timeout());
+    }
+
     #[test]
     fn a_missing_credential_names_its_variable() {
-        let err = AwsSettings::from_env(&env(&[("AWS_REGION", "eu-west-1"), ("AWS_ACCESS_KEY_ID", "AKID")]))
-            .expect_err("no secret");
+        let err = AwsSettings::from_env(&Env::from_pairs(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+        ]))
+        .expect_err("no secret");
         assert!(err.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{err}");
     }
 
     #[test]
     fn a_missing_region_names_aws_region() {
-        let err = AwsSettings::from_env(&env(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "b")]))
-            .expect_err("no region");
+        let err = AwsSettings::from_env(&Env::from_pairs(&[
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", "b"),
+        ]))
+        .expect_err("no region");
         assert!(err.to_string().contains("AWS_REGION"), "{err}");
     }
 
     #[test]
     fn the_default_region_variable_is_the_fallback() {
-        let s = AwsSettings::from_env(&env(&[
+        let s = AwsSettings::from_env(&Env::from_pairs(&[
             ("AWS_DEFAULT_REGION", "us-west-2"),
             ("AWS_ACCESS_KEY_ID", "a"),
             ("AWS_SECRET_ACCESS_KEY", "b"),
