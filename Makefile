@@ -31,7 +31,7 @@ SQS_FUNCTIONS := salesforce-webhook wms-webhook shipment-writeback
 # cargo-lambda finds zig as `python3 -m ziglang` through the venv's python3 (never a system zig).
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOST_PATH)
 # Integration tests and the local stack start this moto server binary.
-export WAYBILL_MOTO_BIN ?= $(CURDIR)/$(VENV)/bin/moto_server
+export WAYBILL_MOTO_BIN ?= $(CURDIR)/tests/moto/moto_server
 # The machine may be offline: keep SAM from phoning home.
 export SAM_CLI_TELEMETRY := 0
 

@@ -1,7 +1,8 @@
 //! Test support for the AWS adapters: a moto server from the project venv, SDK config for it, and unique tables, queues and secrets per test.
 //!
-//! moto is started from `$WAYBILL_MOTO_BIN` (default `<workspace>/.venv/bin/moto_server`, installed by
-//! `make venv`), never from the machine's PATH, so every developer and CI run the pinned version.
+//! moto is started from `$WAYBILL_MOTO_BIN` (default `<workspace>/tests/moto/moto_server`: the pinned moto
+//! that `make venv` installs into `.venv`, launched through `tests/moto/serve.py`), never from the
+//! machine's PATH, so every developer and CI run the pinned version.
 //! A missing binary is an error naming both, never a silent skip.
 //!
 //! The server is spawned through `sh` as a watchdog: the shell starts moto in the background and then
@@ -133,20 +134,27 @@ impl Drop for Moto {
     }
 }
 
-/// `$WAYBILL_MOTO_BIN`, or `<workspace>/.venv/bin/moto_server`; an error naming both when missing.
+/// `$WAYBILL_MOTO_BIN`, or `<workspace>/tests/moto/moto_server`; an error naming both when missing.
 ///
 /// # Errors
-/// When the file does not exist.
+/// When the file does not exist, or (for the default launcher) the venv it runs moto from does not.
 pub fn moto_bin() -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
     let bin = match std::env::var_os(MOTO_BIN_ENV) {
         Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => workspace_root().join(".venv/bin/moto_server"),
+        _ => root.join("tests/moto/moto_server"),
     };
-    if !bin.is_file() {
+    // The launcher is in the repo; what it launches is only there once `make venv` has run.
+    let needs = if bin == root.join("tests/moto/moto_server") {
+        root.join(".venv/bin/python")
+    } else {
+        bin.clone()
+    };
+    if !bin.is_file() || !needs.is_file() {
         bail!(
             "moto server not found at {}: run `make venv` in the workspace root (it installs \
              infra/requirements.txt into .venv), or set {MOTO_BIN_ENV} to a moto_server binary",
-            bin.display()
+            needs.display()
         );
     }
     Ok(bin)

@@ -421,10 +421,12 @@ async fn ship_all(
     let give_up = Instant::now() + budget;
     let mut reported = Instant::now();
     while !next.is_empty() {
+        // One pass over the WMS per round: asking it per order made each round quadratic in the run.
+        let in_wms = lw.shipment_order_codes();
         if reported.elapsed() > Duration::from_secs(10) {
             let waiting = next
                 .iter()
-                .filter(|(i, _, _)| lw.shipment_order_by_code(&plan[*i].number).is_none())
+                .filter(|(i, _, _)| !in_wms.contains(&plan[*i].number))
                 .count();
             info!(orders_left = next.len(), not_in_wms_yet = waiting, "chaos shipping");
             reported = Instant::now();
@@ -435,7 +437,7 @@ async fn ship_all(
         let mut later = Vec::new();
         for (i, p, at) in next {
             let order = &plan[i];
-            if at > Instant::now() || lw.shipment_order_by_code(&order.number).is_none() {
+            if at > Instant::now() || !in_wms.contains(&order.number) {
                 later.push((i, p, at));
                 continue;
             }

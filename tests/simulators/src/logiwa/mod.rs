@@ -696,6 +696,11 @@ impl LogiwaState {
             .collect()
     }
 
+    /// The code of every shipment order, for a caller checking many orders at once (one lock, one pass).
+    pub fn shipment_order_codes(&self) -> std::collections::HashSet<String> {
+        self.data().orders.iter().map(|o| o.code.clone()).collect()
+    }
+
     pub fn shipment_order_by_code(&self, code: &str) -> Option<Value> {
         let d = self.data();
         d.orders

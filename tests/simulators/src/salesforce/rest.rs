@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::ids;
 use super::schema::{schema, FieldDef, FieldType, ObjectDef};
 use super::soql;
-use super::store::{Record, Store, WriteMode};
+use super::store::{Record, Savepoint, Store, WriteMode};
 use super::SfData;
 use http::Method;
 use serde_json::{json, Map, Value};
@@ -550,11 +550,13 @@ enum ItemResult {
 }
 
 /// Applies allOrNone (salesforce-api.md §2 [25][28]) and renders the result list in input order.
-fn finish_collection(store: &mut Store, snapshot: Store, all_or_none: bool, items: Vec<ItemResult>) -> SfResponse {
+fn finish_collection(store: &mut Store, savepoint: Savepoint, all_or_none: bool, items: Vec<ItemResult>) -> SfResponse {
     let any_failed = items.iter().any(|i| matches!(i, ItemResult::Failed { .. }));
     let roll_back = all_or_none && any_failed;
     if roll_back {
-        *store = snapshot;
+        store.rollback(savepoint);
+    } else {
+        store.commit(savepoint);
     }
     let rendered: Vec<Value> = items
         .into_iter()
@@ -608,7 +610,7 @@ fn collections_create(data: &mut SfData, req: &SfRequest) -> SfResponse {
         };
         typed.push((obj, r.as_object().cloned().unwrap_or_default()));
     }
-    let snapshot = data.store.clone();
+    let savepoint = data.store.begin();
     let items = typed
         .into_iter()
         .map(|(obj, mut fields)| {
@@ -625,7 +627,7 @@ fn collections_create(data: &mut SfData, req: &SfRequest) -> SfResponse {
             }
         })
         .collect();
-    finish_collection(&mut data.store, snapshot, all_or_none, items)
+    finish_collection(&mut data.store, savepoint, all_or_none, items)
 }
 
 fn collections_update(data: &mut SfData, req: &SfRequest) -> SfResponse {
@@ -644,7 +646,7 @@ fn collections_update(data: &mut SfData, req: &SfRequest) -> SfResponse {
         };
         typed.push((obj, r.as_object().cloned().unwrap_or_default()));
     }
-    let snapshot = data.store.clone();
+    let savepoint = data.store.begin();
     let items = typed
         .into_iter()
         .map(|(obj, mut fields)| {
@@ -683,7 +685,7 @@ fn collections_update(data: &mut SfData, req: &SfRequest) -> SfResponse {
             }
         })
         .collect();
-    finish_collection(&mut data.store, snapshot, all_or_none, items)
+    finish_collection(&mut data.store, savepoint, all_or_none, items)
 }
 
 fn collections_upsert(data: &mut SfData, req: &SfRequest, ty: &str, field: &str) -> SfResponse {
@@ -713,7 +715,7 @@ fn collections_upsert(data: &mut SfData, req: &SfRequest, ty: &str, field: &str)
             .into();
         }
     }
-    let snapshot = data.store.clone();
+    let savepoint = data.store.begin();
     let items = records
         .into_iter()
         .map(|r| {
@@ -768,7 +770,7 @@ fn collections_upsert(data: &mut SfData, req: &SfRequest, ty: &str, field: &str)
             }
         })
         .collect();
-    finish_collection(&mut data.store, snapshot, all_or_none, items)
+    finish_collection(&mut data.store, savepoint, all_or_none, items)
 }
 
 fn collections_delete(data: &mut SfData, req: &SfRequest) -> SfResponse {
@@ -790,7 +792,7 @@ fn collections_delete(data: &mut SfData, req: &SfRequest) -> SfResponse {
         .into();
     }
     let all_or_none = query_param(&req.query, "allOrNone").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let snapshot = data.store.clone();
+    let savepoint = data.store.begin();
     let items = list
         .into_iter()
         .map(|id| {
@@ -810,7 +812,7 @@ fn collections_delete(data: &mut SfData, req: &SfRequest) -> SfResponse {
             }
         })
         .collect();
-    finish_collection(&mut data.store, snapshot, all_or_none, items)
+    finish_collection(&mut data.store, savepoint, all_or_none, items)
 }
 
 fn query(data: &mut SfData, req: &SfRequest) -> SfResponse {
@@ -1001,7 +1003,7 @@ fn composite(data: &mut SfData, req: &SfRequest) -> SfResponse {
         )
         .into();
     }
-    let snapshot = data.store.clone();
+    let mut savepoint = Some(data.store.begin());
     let mut results: HashMap<String, (u16, Value)> = HashMap::new();
     let mut out: Vec<Value> = Vec::new();
     let mut rolled_back = false;
@@ -1027,7 +1029,9 @@ fn composite(data: &mut SfData, req: &SfRequest) -> SfResponse {
         out.push(json!({"body": body_v, "httpHeaders": headers, "httpStatusCode": resp.status, "referenceId": ref_id}));
         if all_or_none && resp.status >= 400 {
             rolled_back = true;
-            data.store = snapshot.clone();
+            if let Some(sp) = savepoint.take() {
+                data.store.rollback(sp);
+            }
             let failed_index = out.len() - 1;
             for (i, item) in out.iter_mut().enumerate() {
                 if i != failed_index {
@@ -1036,6 +1040,9 @@ fn composite(data: &mut SfData, req: &SfRequest) -> SfResponse {
                 }
             }
         }
+    }
+    if let Some(sp) = savepoint {
+        data.store.commit(sp);
     }
     SfResponse::json(200, json!({"compositeResponse": out}))
 }

@@ -8,6 +8,7 @@ use super::store::{Record, Store};
 use crate::common::timefmt::{parse_date, parse_datetime};
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -737,6 +738,21 @@ fn run(
         return Ok((Vec::new(), rows.len()));
     }
 
+    // Each child relationship's records grouped by parent once per query, not scanned once per row.
+    let mut children_of: HashMap<(&str, &str), HashMap<&str, Vec<&Record>>> = HashMap::new();
+    for p in &projections {
+        if let Proj::Sub(child_obj, field, _) = p {
+            children_of.entry((child_obj.name, field)).or_insert_with(|| {
+                let mut by_parent: HashMap<&str, Vec<&Record>> = HashMap::new();
+                for c in store.all(child_obj.name) {
+                    if let Some(parent) = c.get(*field).and_then(Value::as_str) {
+                        by_parent.entry(parent).or_default().push(c);
+                    }
+                }
+                by_parent
+            });
+        }
+    }
     let mut out = Vec::with_capacity(rows.len());
     for rec in rows {
         let mut json_rec = Map::new();
@@ -746,11 +762,11 @@ fn run(
                 Proj::Field(r) => put_path(store, version, &mut json_rec, rec, r, 0),
                 Proj::Sub(child_obj, field, sub) => {
                     let parent_id = rec.get("Id").and_then(Value::as_str).unwrap_or_default();
-                    let children: Vec<&Record> = store
-                        .all(child_obj.name)
-                        .into_iter()
-                        .filter(|c| c.get(*field).and_then(Value::as_str) == Some(parent_id))
-                        .collect();
+                    let children: Vec<&Record> = children_of
+                        .get(&(child_obj.name, *field))
+                        .and_then(|m| m.get(parent_id))
+                        .cloned()
+                        .unwrap_or_default();
                     let (records, _) = run(store, version, child_obj, sub, children)?;
                     let rel_name = obj.child(&sub.from).map(|c| c.name).unwrap_or(child_obj.name);
                     // Salesforce answers null, not an empty list, for a child relationship with no rows.
@@ -805,6 +821,28 @@ fn put_path(store: &Store, version: &str, out: &mut Map<String, Value>, rec: &Re
     }
 }
 
+/// The ids a WHERE clause confines the rows to (`Id = 'x'`, `Id IN (...)`, or either ANDed with more),
+/// canonical and in store order, so the query reads those records instead of scanning the table. The
+/// full condition still runs on them; None (scan everything) when any literal is not a valid id, so the
+/// scan reports the error exactly as before.
+fn id_filter(c: &Cond) -> Option<BTreeSet<String>> {
+    let is_id = |p: &[String]| p.len() == 1 && p[0].eq_ignore_ascii_case("Id");
+    let canonical = |lits: &[Literal]| -> Option<BTreeSet<String>> {
+        lits.iter()
+            .map(|l| match l {
+                Literal::Str(s) => ids::to18(s),
+                _ => None,
+            })
+            .collect()
+    };
+    match c {
+        Cond::Cmp(p, op, lit) if is_id(p) && op == "=" => canonical(std::slice::from_ref(lit)),
+        Cond::In(p, lits, false) if is_id(p) => canonical(lits),
+        Cond::And(a, b) => id_filter(a).or_else(|| id_filter(b)),
+        _ => None,
+    }
+}
+
 /// The outcome of a query before batching.
 #[derive(Debug)]
 pub struct QueryResult {
@@ -821,7 +859,11 @@ pub fn execute(store: &Store, version: &str, soql: &str) -> Result<QueryResult, 
         return Err(p.unexpected());
     }
     let obj = schema().object(&q.from).ok_or_else(|| invalid_type(&q.from))?;
-    let (records, n) = run(store, version, obj, &q, store.all(obj.name))?;
+    let candidates = match q.cond.as_ref().and_then(id_filter) {
+        Some(ids) => ids.iter().filter_map(|id| store.get(obj.name, id)).collect(),
+        None => store.all(obj.name),
+    };
+    let (records, n) = run(store, version, obj, &q, candidates)?;
     Ok(QueryResult { total_size: n, records })
 }
 

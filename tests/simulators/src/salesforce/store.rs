@@ -39,6 +39,29 @@ pub struct Store {
     next_seq: u64,
     autonumbers: HashMap<String, u64>,
     history: Vec<FieldChange>,
+    /// Each record's value before a write, while a transaction is open (`begin`), so a rollback
+    /// restores it. Copying the whole store per request instead made every write cost the org's size.
+    journal: Vec<Undo>,
+    /// Transactions open (a composite request may nest a collection call).
+    open: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Undo {
+    sobject: String,
+    id: String,
+    before: Option<Record>,
+}
+
+/// Where a transaction began: `rollback` puts the store back exactly as it was here (records, ids and
+/// autonumbers handed out, field history), `commit` keeps what was written since.
+#[derive(Debug)]
+#[must_use = "a transaction is ended by commit or rollback"]
+pub struct Savepoint {
+    journal_len: usize,
+    history_len: usize,
+    next_seq: u64,
+    autonumbers: HashMap<String, u64>,
 }
 
 impl Default for Store {
@@ -49,11 +72,73 @@ impl Default for Store {
             next_seq: 3_000_000,
             autonumbers: HashMap::new(),
             history: Vec::new(),
+            journal: Vec::new(),
+            open: 0,
         }
     }
 }
 
 impl Store {
+    /// Opens a transaction (an all-or-none request).
+    pub fn begin(&mut self) -> Savepoint {
+        self.open += 1;
+        Savepoint {
+            journal_len: self.journal.len(),
+            history_len: self.history.len(),
+            next_seq: self.next_seq,
+            autonumbers: self.autonumbers.clone(),
+        }
+    }
+
+    /// Keeps every write since `sp`.
+    pub fn commit(&mut self, sp: Savepoint) {
+        drop(sp);
+        self.close();
+    }
+
+    /// Undoes every write since `sp`, newest first.
+    pub fn rollback(&mut self, sp: Savepoint) {
+        while self.journal.len() > sp.journal_len {
+            let Some(undo) = self.journal.pop() else { break };
+            let table = self.tables.entry(undo.sobject).or_default();
+            match undo.before {
+                Some(rec) => {
+                    table.insert(undo.id, rec);
+                }
+                None => {
+                    table.remove(&undo.id);
+                }
+            }
+        }
+        self.history.truncate(sp.history_len);
+        self.next_seq = sp.next_seq;
+        self.autonumbers = sp.autonumbers;
+        self.close();
+    }
+
+    fn close(&mut self) {
+        self.open = self.open.saturating_sub(1);
+        if self.open == 0 {
+            self.journal.clear();
+        }
+    }
+
+    /// Stores `rec` (None removes the record), journalling what it replaces while a transaction is open.
+    fn put(&mut self, sobject: &str, id: String, rec: Option<Record>) {
+        let table = self.tables.entry(sobject.to_string()).or_default();
+        let before = match rec {
+            Some(r) => table.insert(id.clone(), r),
+            None => table.remove(&id),
+        };
+        if self.open > 0 {
+            self.journal.push(Undo {
+                sobject: sobject.to_string(),
+                id,
+                before,
+            });
+        }
+    }
+
     pub fn get(&self, sobject: &str, id: &str) -> Option<&Record> {
         let id18 = ids::to18(id)?;
         self.tables.get(sobject)?.get(&id18)
@@ -158,10 +243,7 @@ impl Store {
         }
         derive(obj, &mut rec);
         self.check_unique(obj, &rec, &id)?;
-        self.tables
-            .entry(obj.name.to_string())
-            .or_default()
-            .insert(id.clone(), rec);
+        self.put(obj.name, id.clone(), Some(rec));
         Ok(id)
     }
 
@@ -202,7 +284,7 @@ impl Store {
         rec.insert("SystemModstamp".into(), stamp);
         derive(obj, &mut rec);
         self.check_unique(obj, &rec, &id18)?;
-        self.tables.entry(obj.name.to_string()).or_default().insert(id18, rec);
+        self.put(obj.name, id18, Some(rec));
         self.history.extend(changes);
         Ok(())
     }
@@ -220,10 +302,10 @@ impl Store {
     /// Deletes a record and, like a master-detail relationship, the children that require it.
     pub fn delete(&mut self, obj: &ObjectDef, id: &str) -> Result<(), ApiError> {
         let id18 = ids::to18(id).ok_or_else(ApiError::not_found)?;
-        let removed = self.tables.get_mut(obj.name).and_then(|t| t.remove(&id18));
-        if removed.is_none() {
+        if self.get(obj.name, &id18).is_none() {
             return Err(ApiError::not_found());
         }
+        self.put(obj.name, id18.clone(), None);
         for child_obj in &schema().objects {
             for field in child_obj.fields.iter().filter(|f| f.cascade_delete) {
                 if field.ty != FieldType::Reference(obj.name) {
@@ -539,6 +621,90 @@ mod tests {
             )
             .expect_err("missing parent");
         assert_eq!(missing.code, "INVALID_CROSS_REFERENCE_KEY");
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_leaves_records_ids_autonumbers_and_history_as_they_were() {
+        let mut s = Store::default();
+        let now = OffsetDateTime::now_utc();
+        let fo = s
+            .create(
+                obj("FulfillmentOrder"),
+                &map(json!({"Status": "Allocated", "FulfilledToName": "Ann"})),
+                WriteMode::Api,
+                now,
+            )
+            .expect("created");
+        let before = serde_json::to_value(s.all("FulfillmentOrder")).expect("json");
+        let sp = s.begin();
+        s.update(
+            obj("FulfillmentOrder"),
+            &fo,
+            &map(json!({"Status": "Fulfilled"})),
+            WriteMode::Api,
+            now,
+        )
+        .expect("updated");
+        let second = s
+            .create(
+                obj("FulfillmentOrder"),
+                &map(json!({"Status": "Draft", "FulfilledToName": "Bob"})),
+                WriteMode::Api,
+                now,
+            )
+            .expect("created");
+        let number = |s: &Store, id: &str| {
+            s.get("FulfillmentOrder", id)
+                .map(|r| r["FulfillmentOrderNumber"].clone())
+        };
+        let second_number = number(&s, &second);
+        s.delete(obj("FulfillmentOrder"), &fo).expect("deleted");
+        s.rollback(sp);
+        assert_eq!(serde_json::to_value(s.all("FulfillmentOrder")).expect("json"), before);
+        assert!(s.field_history("FulfillmentOrder", &fo, "Status").is_empty());
+        // The id and autonumber handed out inside the transaction are handed out again.
+        let again = s
+            .create(
+                obj("FulfillmentOrder"),
+                &map(json!({"Status": "Draft", "FulfilledToName": "Bob"})),
+                WriteMode::Api,
+                now,
+            )
+            .expect("created");
+        assert_eq!(again, second);
+        assert_eq!(number(&s, &again), second_number);
+    }
+
+    #[test]
+    fn a_committed_transaction_keeps_its_writes_and_a_nested_rollback_undoes_only_its_own() {
+        let mut s = Store::default();
+        let now = OffsetDateTime::now_utc();
+        let outer = s.begin();
+        let kept = s
+            .create(
+                obj("FulfillmentOrder"),
+                &map(json!({"Status": "Allocated", "FulfilledToName": "Ann"})),
+                WriteMode::Api,
+                now,
+            )
+            .expect("created");
+        let inner = s.begin();
+        let undone = s
+            .create(
+                obj("FulfillmentOrder"),
+                &map(json!({"Status": "Draft", "FulfilledToName": "Bob"})),
+                WriteMode::Api,
+                now,
+            )
+            .expect("created");
+        s.rollback(inner);
+        s.commit(outer);
+        assert!(s.get("FulfillmentOrder", &kept).is_some());
+        assert!(s.get("FulfillmentOrder", &undone).is_none());
+        assert!(
+            s.journal.is_empty(),
+            "nothing is journalled once every transaction has ended"
+        );
     }
 
     #[test]
