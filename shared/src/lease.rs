@@ -100,8 +100,8 @@ impl<'a> Leases<'a> {
 
     /// Takes the lease, waiting up to `patience` for a holder to finish, unless the work is `covered`
     /// (the caller's rule for "a holder already did what I came to do"). `covered` is asked when the
-    /// lease is first found held and again when patience runs out, so covered work is acknowledged at
-    /// once instead of waiting for the holder, and nobody else's lease is polled for nothing.
+    /// lease is first found held, when it comes free after a wait, and when patience runs out, so
+    /// covered work is acknowledged at once instead of waiting for the holder or being done twice.
     ///
     /// Polling backs off from 100 ms to 1 s with jitter, so holders' waiters do not poll in step. Each poll
     /// is a read (`looks_free`); the conditional write that takes the lease is sent only when the read
@@ -120,12 +120,51 @@ impl<'a> Leases<'a> {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
+        self.poll(subject, deadline_ms, patience, covered, true).await
+    }
+
+    /// As `acquire_unless`, for a lease the caller has just found taken (`try_acquire` gave None): the
+    /// first look is a read, so the wait does not begin with a write sure to fail.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn wait_unless<F, Fut>(
+        &self,
+        subject: &str,
+        deadline_ms: u64,
+        patience: Duration,
+        covered: F,
+    ) -> Result<Taken, IdempotencyError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        self.poll(subject, deadline_ms, patience, covered, false).await
+    }
+
+    async fn poll<F, Fut>(
+        &self,
+        subject: &str,
+        deadline_ms: u64,
+        patience: Duration,
+        covered: F,
+        write_first: bool,
+    ) -> Result<Taken, IdempotencyError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let give_up = tokio::time::Instant::now() + patience;
         let mut wait = Duration::from_millis(100);
         let mut asked = false;
-        let mut first = true;
+        let mut first = write_first;
         loop {
             let free = first || self.store.looks_free(&Self::request(subject, deadline_ms)?).await?;
+            // A lease that came free after a wait was most likely given back by a holder that has just
+            // done this work: when it did, taking the lease would only do it again.
+            if free && !first && covered().await {
+                return Ok(Taken::Covered);
+            }
             first = false;
             if free {
                 if let Some(l) = self.try_acquire(subject, deadline_ms).await? {
@@ -193,6 +232,40 @@ mod tests {
             .await
             .expect("store");
         assert_eq!(got, Taken::Busy);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_whose_work_the_releasing_holder_did_reports_it_covered_instead_of_taking_the_lease() {
+        let store = std::sync::Arc::new(MemoryIdempotency::new());
+        let held = Leases::new(store.as_ref())
+            .try_acquire("order#6", 0)
+            .await
+            .expect("store")
+            .expect("free");
+        // The holder's work covers the waiter's from the moment it finishes (and then gives the lease back).
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let holder = {
+            let (store, done) = (store.clone(), done.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                Leases::new(store.as_ref()).release(held).await.expect("release");
+            })
+        };
+        let got = Leases::new(store.as_ref())
+            .wait_unless("order#6", 0, Duration::from_secs(3), || {
+                std::future::ready(done.load(std::sync::atomic::Ordering::SeqCst))
+            })
+            .await
+            .expect("store");
+        holder.await.expect("holder");
+        assert_eq!(got, Taken::Covered);
+        // Nobody holds it: the waiter did not take a lease it had no use for.
+        assert!(Leases::new(store.as_ref())
+            .try_acquire("order#6", 0)
+            .await
+            .expect("store")
+            .is_some());
     }
 
     /// Counts the conditional writes (`begin`) a waiter sends.

@@ -12,6 +12,7 @@ use waybill::adapters::logiwa::{Logiwa, LogiwaConfig};
 use waybill::adapters::salesforce::{SalesforceConfig, SalesforceOm};
 use waybill::domain::{CorrelationId, SalesforceId};
 use waybill::fakes::{MemoryMappings, MemoryQueue, MemorySecrets, MemoryXref};
+use waybill::lease::{order_subject, Leases};
 use waybill::mapping::{CachedMappings, MappingTables};
 use waybill::messages::{ChangedObject, Envelope, FulfillmentEvent};
 use waybill::ports::{SalesforceApi, WmsConnector, WmsRef, WmsSystem, XrefStore};
@@ -85,21 +86,64 @@ async fn harness() -> Harness {
 
 /// Puts the seeded FulfillmentOrder into Logiwa (as the orders consumer would) and links it.
 async fn create_in_logiwa(h: &Harness, link: bool) -> WmsRef {
-    let graphs = h
-        .sf_api
-        .fetch_orders(std::slice::from_ref(&h.fo_id))
-        .await
-        .expect("fetch");
-    let order = graphs[&h.fo_id].as_ref().expect("valid order");
+    create_order_in_logiwa(h, &h.fo_id, link).await
+}
+
+async fn create_order_in_logiwa(h: &Harness, fo_id: &SalesforceId, link: bool) -> WmsRef {
+    let graphs = h.sf_api.fetch_orders(std::slice::from_ref(fo_id)).await.expect("fetch");
+    let order = graphs[fo_id].as_ref().expect("valid order");
     let created = h
         .wms
         .create_order(&tables().map_order(order).expect("mapped"))
         .await
         .expect("created");
     if link {
-        h.xref.link(&h.fo_id, &created).await.expect("link");
+        h.xref.link(fo_id, &created).await.expect("link");
     }
     created
+}
+
+/// A second FulfillmentOrder like the seeded one (same customer, product and location), with its line.
+fn seed_another_order(h: &Harness) -> SalesforceId {
+    let sf = h.sf.state();
+    let copy = |sobject: &str, id: &str, skip: &[&str]| -> serde_json::Map<String, Value> {
+        let mut fields = sf
+            .record(sobject, id)
+            .expect("seeded")
+            .as_object()
+            .cloned()
+            .expect("object");
+        fields.retain(|k, v| !v.is_null() && !skip.contains(&k.as_str()));
+        fields
+    };
+    let system = [
+        "Id",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "StatusCategory",
+    ];
+    let mut fo = copy(
+        "FulfillmentOrder",
+        h.fo_id.as_str(),
+        &[&system[..], &["FulfillmentOrderNumber"]].concat(),
+    );
+    fo.remove("attributes");
+    let id = sf.seed("FulfillmentOrder", Value::Object(fo)).expect("second order");
+    let item = sf.find("FulfillmentOrderLineItem", "FulfillmentOrderId", h.fo_id.as_str())[0]["Id"]
+        .as_str()
+        .expect("line id")
+        .to_owned();
+    let mut line = copy(
+        "FulfillmentOrderLineItem",
+        &item,
+        &[&system[..], &["FulfillmentOrderLineItemNumber"]].concat(),
+    );
+    line.remove("attributes");
+    line.insert("FulfillmentOrderId".into(), Value::String(id.clone()));
+    sf.seed("FulfillmentOrderLineItem", Value::Object(line))
+        .expect("second line");
+    SalesforceId::parse(&id).expect("id")
 }
 
 fn event_for(r: &WmsRef, n: u32) -> SqsMessage {
@@ -360,4 +404,46 @@ async fn parallel_batches_about_one_order_write_its_shipment_once_and_its_status
             .field_history("FulfillmentOrder", h.fo_id.as_str(), "Status");
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(fo_status(&h), "Fulfilled");
+}
+
+#[tokio::test]
+async fn an_order_leased_elsewhere_does_not_hold_up_the_other_orders_of_its_batch() {
+    // Given two shipped orders, and another invocation holding the first one's lease
+    let h = harness().await;
+    let second = seed_another_order(&h);
+    let first_ref = create_in_logiwa(&h, true).await;
+    let second_ref = create_order_in_logiwa(&h, &second, true).await;
+    ship(&h, &first_ref.code);
+    ship(&h, &second_ref.code);
+    let leases = Leases::new(h.app.ports.idempotency.as_ref());
+    let held = leases
+        .try_acquire(&order_subject(&h.fo_id), 0)
+        .await
+        .expect("store")
+        .expect("free");
+    // When one batch holds an event for each, and the holder lets go only once the second order's
+    // Shipment is in Salesforce
+    let batch = run(&h, vec![event_for(&first_ref, 1), event_for(&second_ref, 2)]);
+    let holder = async {
+        while h
+            .sf
+            .state()
+            .find("Shipment", "FulfillmentOrderId", second.as_str())
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        leases.release(held).await.expect("release");
+    };
+    let (response, ()) = tokio::join!(batch, holder);
+    // Then the second order was written without waiting for the first one's lease, and the first was
+    // written in the same invocation once its lease came free: nothing is retried
+    assert_eq!(response["batchItemFailures"], json!([]));
+    assert_eq!(shipments_for(&h).len(), 1);
+    assert_eq!(
+        h.sf.state()
+            .find("Shipment", "FulfillmentOrderId", second.as_str())
+            .len(),
+        1
+    );
 }

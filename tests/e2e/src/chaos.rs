@@ -97,6 +97,8 @@ pub struct ChaosOutcome {
     pub problems: Vec<String>,
     /// Calls each vendor simulator answered, by endpoint family (faults and 429s included).
     pub vendor_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per function and per queue: how the pipeline ran (where a slow run spent its time).
+    pub pipeline: Vec<String>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -241,11 +243,38 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
     for (what, n) in &undelivered {
         warn!(count = n, last = %what, "logiwa webhooks never delivered");
     }
+    out.pipeline = pipeline(stack);
     out.vendor_calls = BTreeMap::from([
         ("logiwa".to_owned(), stack.logiwa().state().stats().by_family),
         ("salesforce".to_owned(), stack.salesforce().state().stats().by_family),
     ]);
     Ok(out)
+}
+
+/// One line per function (invocations, errors, mean duration) and per queue (records delivered, failed,
+/// most batches at once).
+fn pipeline(stack: &Stack) -> Vec<String> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut lines = Vec::new();
+    for f in stack.functions() {
+        let n = f.stats.invocations.load(Relaxed);
+        let mean = f.stats.billed_ms.load(Relaxed) as f64 / n.max(1) as f64;
+        lines.push(format!(
+            "{}: {n} invocations, {} failed, {mean:.0} ms mean",
+            f.spec.package,
+            f.stats.errors.load(Relaxed)
+        ));
+    }
+    for m in stack.event_source_mappings() {
+        lines.push(format!(
+            "{}: {} records, {} failed, {} batches at most at once",
+            m.spec.queue,
+            m.stats.records.load(Relaxed),
+            m.stats.failures.load(Relaxed),
+            m.stats.max_in_flight.load(Relaxed)
+        ));
+    }
+    lines
 }
 
 /// 1–3 lines of distinct SKUs, 1–3 units each.
@@ -385,18 +414,20 @@ fn arm_faults(stack: &Stack, seed: u64) {
 }
 
 /// Sends signed webhooks, eight at a time, each retried as Salesforce retries a callout (on 409 for a
-/// concurrent duplicate, 5xx, or a transport error).
+/// concurrent duplicate, 5xx, or a transport error): with exponential back-off, for up to 24 hours
+/// (salesforce-api.md §4 [54]), compressed here to 0.2 s doubling to 6.4 s apart, about 75 s in all:
+/// a 409 can last as long as the invocation holding the event's lock may run (30 s).
 async fn deliver(stack: &Stack, deliveries: &[(String, String)], out: &mut ChaosOutcome) {
     let results: Vec<Option<String>> = futures::stream::iter(deliveries)
         .map(|(id, event)| async move {
-            for attempt in 0..8u64 {
+            for attempt in 0..16u32 {
                 match stack.send_salesforce_webhook(id, event).await {
                     Ok(a) if a.status == 202 => return None,
                     Ok(a) if a.status == 409 || a.status >= 500 => {}
                     Ok(a) => return Some(format!("webhook for {id} answered {}: {}", a.status, a.body)),
                     Err(e) => warn!(error.message = %e, "webhook transport error; retrying"),
                 }
-                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                tokio::time::sleep(Duration::from_millis(200u64 << attempt.min(5))).await;
             }
             Some(format!("webhook for {id} never accepted"))
         })
@@ -753,6 +784,9 @@ pub fn report(out: &ChaosOutcome) -> String {
     }
     if out.problems.len() > 30 {
         s.push_str(&format!("  … and {} more\n", out.problems.len() - 30));
+    }
+    for line in &out.pipeline {
+        s.push_str(&format!("chaos: {line}\n"));
     }
     for (vendor, families) in &out.vendor_calls {
         let total: u64 = families.values().sum();
