@@ -120,11 +120,14 @@ impl<'a> Leases<'a> {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        self.poll(subject, deadline_ms, patience, covered, true).await
+        if let Some(l) = self.try_acquire(subject, deadline_ms).await? {
+            return Ok(Taken::Held(l));
+        }
+        self.wait_unless(subject, deadline_ms, patience, covered).await
     }
 
     /// As `acquire_unless`, for a lease the caller has just found taken (`try_acquire` gave None): the
-    /// first look is a read, so the wait does not begin with a write sure to fail.
+    /// wait does not begin with a write sure to fail.
     ///
     /// # Errors
     /// The store's errors.
@@ -139,50 +142,28 @@ impl<'a> Leases<'a> {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        self.poll(subject, deadline_ms, patience, covered, false).await
-    }
-
-    async fn poll<F, Fut>(
-        &self,
-        subject: &str,
-        deadline_ms: u64,
-        patience: Duration,
-        covered: F,
-        write_first: bool,
-    ) -> Result<Taken, IdempotencyError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
+        if covered().await {
+            return Ok(Taken::Covered);
+        }
         let give_up = tokio::time::Instant::now() + patience;
         let mut wait = Duration::from_millis(100);
-        let mut asked = false;
-        let mut first = write_first;
         loop {
-            let free = first || self.store.looks_free(&Self::request(subject, deadline_ms)?).await?;
-            // A lease that came free after a wait was most likely given back by a holder that has just
-            // done this work: when it did, taking the lease would only do it again.
-            if free && !first && covered().await {
-                return Ok(Taken::Covered);
-            }
-            first = false;
-            if free {
-                if let Some(l) = self.try_acquire(subject, deadline_ms).await? {
-                    return Ok(Taken::Held(l));
-                }
-            }
-            if !asked {
-                asked = true;
-                if covered().await {
-                    return Ok(Taken::Covered);
-                }
-            }
             let jittered = wait.mul_f64(rand::random_range(0.75..1.25));
             if tokio::time::Instant::now() + jittered > give_up {
                 return Ok(if covered().await { Taken::Covered } else { Taken::Busy });
             }
             tokio::time::sleep(jittered).await;
             wait = (wait * 2).min(Duration::from_secs(1));
+            if self.store.looks_free(&Self::request(subject, deadline_ms)?).await? {
+                // A lease that came free was most likely given back by a holder that has just done
+                // this work: when it did, taking the lease would only do it again.
+                if covered().await {
+                    return Ok(Taken::Covered);
+                }
+                if let Some(l) = self.try_acquire(subject, deadline_ms).await? {
+                    return Ok(Taken::Held(l));
+                }
+            }
         }
     }
 

@@ -317,10 +317,7 @@ impl App {
             if mine.contains(&l.fo_id) {
                 free.push(l);
             } else if let Some(reason) = failed.get(&l.fo_id) {
-                results.insert(
-                    l.message_id,
-                    Err(WritebackError::Store(StoreError::Unavailable(reason.clone().into()))),
-                );
+                results.insert(l.message_id, Err(lease_unavailable(reason)));
             } else {
                 waiting.push(l);
             }
@@ -381,10 +378,7 @@ impl App {
             if ok.contains(&l.fo_id) {
                 out.push(l);
             } else if let Some(reason) = failed.get(&l.fo_id) {
-                results.insert(
-                    l.message_id,
-                    Err(WritebackError::Store(StoreError::Unavailable(reason.clone().into()))),
-                );
+                results.insert(l.message_id, Err(lease_unavailable(reason)));
             } else if covered.contains(&l.fo_id) {
                 // Another invocation is writing this order now, and the last completed write-back read
                 // the WMS after this event arrived: what the event points at is already in Salesforce.
@@ -742,6 +736,11 @@ impl App {
             received_at: event.received_at,
         })
     }
+}
+
+/// A record whose order's lease could not be read or written: the store is down, retry later.
+fn lease_unavailable(reason: &str) -> WritebackError {
+    WritebackError::Store(StoreError::Unavailable(reason.to_owned().into()))
 }
 
 fn fail_all(results: &mut HashMap<String, Result<(), WritebackError>>, ok: Vec<Resolved>, e: &SalesforceError) {

@@ -6,6 +6,8 @@
 //! `waybill-local chaos` exits 0 only then.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -146,6 +148,20 @@ const SKUS: [&str; 4] = ["TEE-BLK-M", "TEE-BLK-L", "MUG-WHT-12", "CAP-RED-OS"];
 /// Only when the harness itself cannot work (a vendor refusing the seed, moto unreachable).
 pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutcome> {
     let started = Instant::now();
+    // How late the runtime wakes a 50 ms timer: every function, simulator and the front share this
+    // process, so a long stall here shows as slow webhooks and missed vendor timeouts everywhere.
+    let late = Arc::new(AtomicU64::new(0));
+    let probe = {
+        let late = late.clone();
+        tokio::spawn(async move {
+            loop {
+                let at = Instant::now();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let over = at.elapsed().saturating_sub(Duration::from_millis(50));
+                late.fetch_max(u64::try_from(over.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            }
+        })
+    };
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut out = ChaosOutcome {
         orders: opts.orders,
@@ -243,7 +259,12 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
     for (what, n) in &undelivered {
         warn!(count = n, last = %what, "logiwa webhooks never delivered");
     }
+    probe.abort();
     out.pipeline = pipeline(stack);
+    out.pipeline.push(format!(
+        "the runtime woke a 50 ms timer at most {} ms late",
+        late.load(Ordering::Relaxed)
+    ));
     out.vendor_calls = BTreeMap::from([
         ("logiwa".to_owned(), stack.logiwa().state().stats().by_family),
         ("salesforce".to_owned(), stack.salesforce().state().stats().by_family),

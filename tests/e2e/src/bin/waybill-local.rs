@@ -153,7 +153,11 @@ async fn serve_until_ctrl_c(stack: Stack, moto: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
+// Every function, simulator and the front share this process, where Lambda gives each function its own:
+// with one worker per core (two here), a handler busy on the CPU in this debug build held up every other
+// task, and a Logiwa webhook could wait past its 5 s delivery timeout. More workers than cores let the
+// OS share the cores between them instead.
+#[tokio::main(flavor = "multi_thread", worker_threads = 16)]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // A chaos run fails thousands of calls on purpose: show its progress, not every failure it causes
