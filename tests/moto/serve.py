@@ -12,9 +12,10 @@ moto's SQS process spending 80% of its CPU outside the work a request asks for:
   dispatcher's global lock;
 * werkzeug formats a log line per request, which the launcher sends to /dev/null.
 
-werkzeug also closes every connection after one request (a TCP connect and a new moto thread per AWS
-call). Keeping them alive was tried and dropped: moto leaves some request bodies unread, and the SDK
-then saw answers cut off and retried requests moto had already carried out.
+werkzeug also closes every connection after one request: a TCP connect and a new moto thread per AWS
+call, which under the chaos run's load left moto accepting too slowly (connect timeouts, then 503s to
+Logiwa's webhooks). `WAYBILL_MOTO_KEEP_ALIVE=1` (set by waybill-local; see `patch_keep_alive` for why
+not by the test binaries) keeps them alive.
 
 Each patch below returns exactly what the code it replaces returns (same clock, same comparisons, same
 attribute values); only the number of times the work is done changes. They are applied only to the
@@ -22,6 +23,7 @@ pinned moto version (infra/requirements.txt): on any other version moto runs unp
 """
 
 import logging
+import os
 import sys
 import time
 
@@ -93,10 +95,121 @@ def patch_dispatch() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
+def patch_keep_alive() -> None:
+    """HTTP/1.1 keep-alive, which werkzeug's development server turns off (only when asked for, below).
+
+    werkzeug answers every request with `Connection: close` because, after a response, it drains
+    whatever the client sent, which on a kept-alive connection would swallow the next request. So
+    every AWS call paid a TCP connect on our side and a new thread on moto's. Here a connection stays
+    open, and werkzeug's drain is replaced by reading exactly what is left of the request's body (its
+    Content-Length, counted on the socket), never the next request; a chunked request still closes.
+
+    Only for clients on one async runtime (waybill-local): a test binary runs each test on its own
+    runtime while sharing one pooled HTTP client, and a connection opened on a runtime that has since
+    shut down is dead in the pool; the next request on it fails after moto may have carried it out.
+    """
+    import selectors
+
+    from werkzeug import serving
+
+    class CountingReader:
+        """The request socket's reader, counting body bytes read past the request head."""
+
+        def __init__(self, raw):
+            self._raw = raw
+            self.body_read = 0
+
+        def read(self, size=-1):
+            data = self._raw.read(size)
+            self.body_read += len(data)
+            return data
+
+        def readline(self, size=-1):
+            data = self._raw.readline(size)
+            self.body_read += len(data)
+            return data
+
+        def readinto(self, buffer):
+            n = self._raw.readinto(buffer)
+            self.body_read += n or 0
+            return n
+
+        def __getattr__(self, name):
+            return getattr(self._raw, name)
+
+    class NoDrainSelector:
+        """werkzeug's post-response drain, made a no-op: it only runs once a body is known to be read."""
+
+        def register(self, *_args, **_kwargs):
+            return None
+
+        def select(self, timeout=None):
+            return []
+
+        def close(self):
+            return None
+
+    class SelectorsShim:
+        EVENT_READ = selectors.EVENT_READ
+        DefaultSelector = NoDrainSelector
+
+    serving.selectors = SelectorsShim
+
+    handler = serving.WSGIRequestHandler
+    original_send_header = handler.send_header
+    original_run_wsgi = handler.run_wsgi
+
+    def send_header(self, keyword, value):
+        if keyword.lower() == "connection" and value.lower() == "close" and not self._waybill_close:
+            return None
+        return original_send_header(self, keyword, value)
+
+    def run_wsgi(self):
+        length = self.headers.get("Content-Length")
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        expected = int(length) if length and length.isdigit() else 0
+        reader = CountingReader(self.rfile)
+        self.rfile = reader
+        # Decided before the app runs, since the header goes out with the first byte of the answer.
+        self._waybill_close = chunked
+        try:
+            original_run_wsgi(self)
+        finally:
+            self.rfile = reader._raw
+        if chunked:
+            self.close_connection = True
+            return
+        remaining = expected - reader.body_read
+        if remaining > 0:
+            # moto answers some requests (an error about a missing table, say) without reading their
+            # body; closing a socket with unread bytes sends a reset that can destroy the answer.
+            try:
+                self.connection.settimeout(5)
+                while remaining > 0:
+                    data = self.rfile.read(min(remaining, 1 << 20))
+                    if not data:
+                        break
+                    remaining -= len(data)
+            except OSError:
+                pass
+            finally:
+                self.connection.settimeout(None)
+            if remaining > 0:
+                self.close_connection = True
+
+    handler.send_header = send_header
+    handler.run_wsgi = run_wsgi
+    # werkzeug writes the head and the body of an answer separately; on a kept-alive connection Nagle's
+    # algorithm then holds the body until the client's delayed ACK, 40 ms a request.
+    handler.disable_nagle_algorithm = True
+
+
 def main() -> None:
     if moto.__version__ == PINNED:
         patch_sqs()
         patch_dispatch()
+        if os.environ.get("WAYBILL_MOTO_KEEP_ALIVE") == "1":
+            patch_keep_alive()
     else:
         print(
             f"waybill moto launcher: moto {moto.__version__} is not the pinned {PINNED}; running unpatched",

@@ -153,12 +153,21 @@ async fn serve_until_ctrl_c(stack: Stack, moto: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-// Every function, simulator and the front share this process, where Lambda gives each function its own:
-// with one worker per core (two here), a handler busy on the CPU in this debug build held up every other
-// task, and a Logiwa webhook could wait past its 5 s delivery timeout. More workers than cores let the
-// OS share the cores between them instead.
-#[tokio::main(flavor = "multi_thread", worker_threads = 16)]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // This process runs on one async runtime, so the moto servers it starts may keep connections alive
+    // (tests/moto/serve.py, `patch_keep_alive`); set before any thread exists, and inherited by moto.
+    std::env::set_var("WAYBILL_MOTO_KEEP_ALIVE", "1");
+    // Every function, simulator and the front share this process, where Lambda gives each function its
+    // own: with one worker per core (two here), a handler busy on the CPU in this debug build could hold
+    // up every other task. More workers than cores let the OS share the cores between them instead.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(16)
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // A chaos run fails thousands of calls on purpose: show its progress, not every failure it causes
     // (RUST_LOG still wins).
