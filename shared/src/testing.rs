@@ -28,6 +28,9 @@ use tokio::sync::OnceCell;
 /// Environment variable naming the moto server binary.
 pub const MOTO_BIN_ENV: &str = "WAYBILL_MOTO_BIN";
 
+/// Set to `1`, the moto launcher keeps HTTP connections alive (see `Moto::start_keep_alive`).
+pub const MOTO_KEEP_ALIVE_ENV: &str = "WAYBILL_MOTO_KEEP_ALIVE";
+
 /// How long moto may take to answer after being spawned (it imports every AWS service model).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -49,12 +52,25 @@ impl Moto {
     /// When the binary is missing (the message names `WAYBILL_MOTO_BIN` and `make venv`), cannot be
     /// spawned, or does not answer within a minute.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(false).await
+    }
+
+    /// As `start`, with HTTP keep-alive (`tests/moto/serve.py`, `patch_keep_alive`). Only for a server
+    /// that every client reaches from one async runtime: a test's private server, or waybill-local's.
+    ///
+    /// # Errors
+    /// As `start`.
+    pub async fn start_keep_alive() -> anyhow::Result<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(keep_alive: bool) -> anyhow::Result<Self> {
         let bin = moto_bin()?;
         let mut last_err = None;
         // The free port is found by binding and releasing it, so another process can grab it in
         // between; a second port is then tried rather than failing the test run.
         for _ in 0..3 {
-            match Self::spawn(&bin).await {
+            match Self::spawn(&bin, keep_alive).await {
                 Ok(moto) => return Ok(moto),
                 Err(e) => last_err = Some(e),
             }
@@ -81,9 +97,13 @@ impl Moto {
         sdk_config_for(&self.endpoint).await
     }
 
-    async fn spawn(bin: &PathBuf) -> anyhow::Result<Self> {
+    async fn spawn(bin: &PathBuf, keep_alive: bool) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let mut child = Command::new("sh")
+        let mut command = Command::new("sh");
+        if keep_alive {
+            command.env(MOTO_KEEP_ALIVE_ENV, "1");
+        }
+        let mut child = command
             .arg("-c")
             .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read -r _line; kill "$pid" 2>/dev/null; wait "$pid""#)
             .arg(bin)

@@ -134,6 +134,26 @@ def patch_keep_alive() -> None:
             self.body_read += n or 0
             return n
 
+        # Every other way of reading the body counts too: an uncounted read would make the drain below
+        # read into the next request.
+        def read1(self, size=-1):
+            data = self._raw.read1(size)
+            self.body_read += len(data)
+            return data
+
+        def readinto1(self, buffer):
+            n = self._raw.readinto1(buffer)
+            self.body_read += n or 0
+            return n
+
+        def readlines(self, hint=-1):
+            lines = self._raw.readlines(hint)
+            self.body_read += sum(len(line) for line in lines)
+            return lines
+
+        def __iter__(self):
+            return iter(self.readline, b"")
+
         def __getattr__(self, name):
             return getattr(self._raw, name)
 

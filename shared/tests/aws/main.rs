@@ -5,6 +5,7 @@
 //! Every test creates its own uniquely named table, queue or secret, so tests run in parallel on one server.
 
 mod idempotency;
+mod launcher;
 mod lease;
 mod mappings;
 mod order_state;

@@ -156,7 +156,7 @@ async fn serve_until_ctrl_c(stack: Stack, moto: &str) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     // This process runs on one async runtime, so the moto servers it starts may keep connections alive
     // (tests/moto/serve.py, `patch_keep_alive`); set before any thread exists, and inherited by moto.
-    std::env::set_var("WAYBILL_MOTO_KEEP_ALIVE", "1");
+    std::env::set_var(waybill::testing::MOTO_KEEP_ALIVE_ENV, "1");
     // Every function, simulator and the front share this process, where Lambda gives each function its
     // own: with one worker per core (two here), a handler busy on the CPU in this debug build could hold
     // up every other task. More workers than cores let the OS share the cores between them instead.
