@@ -16,6 +16,20 @@ use crate::ports::{IgnoredObservation, LastError, OrderState, OrderStateStore, S
 /// How often a lost race is retried before giving up (as a transient store error).
 const MAX_ATTEMPTS: u32 = 8;
 
+/// The source system of the orders waybill sends to a WMS (the order state's key), as every function
+/// names it.
+pub const SALESFORCE_SOURCE: &str = "salesforce";
+
+/// One read of the WMS by a write-back: when it began (our clock) and the WMS's change stamp of the
+/// order version it returned (the WMS's clock), when the WMS gives one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WmsRead {
+    /// When the read began.
+    pub started: OffsetDateTime,
+    /// The WMS's last-change stamp of what it read.
+    pub changed_at: Option<OffsetDateTime>,
+}
+
 /// The order-state writer for one source system.
 #[derive(Clone, Copy)]
 pub struct Tracker<'a> {
@@ -118,8 +132,9 @@ impl<'a> Tracker<'a> {
         Ok(verdict)
     }
 
-    /// Records a successful write-back: the stage it saw, and when its read of the WMS began (kept at
-    /// the latest), so a later event received before that moment is known to be written already.
+    /// Records a successful write-back: the stage it saw, when its read of the WMS began, and the WMS's
+    /// change stamp of the order version it read (both kept at the latest), so a later event received
+    /// before that moment, or a listed change stamped no later, is known to be written already.
     ///
     /// # Errors
     /// The store's errors.
@@ -129,16 +144,20 @@ impl<'a> Tracker<'a> {
         stage: Stage,
         at: OffsetDateTime,
         reporter: &str,
-        read_at: OffsetDateTime,
+        read: WmsRead,
     ) -> Result<Verdict, StoreError> {
         let (_, verdict) = self
             .update(source_id, |st| {
-                let newer = st.wms_read_at.is_none_or(|r| r < read_at);
+                let newer = st.wms_read_at.is_none_or(|r| r < read.started);
                 if newer {
-                    st.wms_read_at = Some(read_at);
+                    st.wms_read_at = Some(read.started);
+                }
+                let seen = read.changed_at.filter(|c| st.wms_changed_seen.is_none_or(|s| s < *c));
+                if seen.is_some() {
+                    st.wms_changed_seen = seen;
                 }
                 let (staged, verdict) = apply(st, stage, at, reporter);
-                (newer || staged, verdict)
+                (newer || seen.is_some() || staged, verdict)
             })
             .await?;
         Ok(verdict)

@@ -475,6 +475,10 @@ pub struct OrderState {
     /// is already in Salesforce.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub wms_read_at: Option<OffsetDateTime>,
+    /// The WMS's own change stamp (its clock) of the newest order version a successful write-back read:
+    /// a listed change stamped no later than this is already in Salesforce.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub wms_changed_seen: Option<OffsetDateTime>,
     /// Last write.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
@@ -486,6 +490,12 @@ impl OrderState {
     /// since the lifecycle never goes back to it.
     pub fn past(&self, stage: crate::lifecycle::Stage) -> bool {
         self.wms.is_some() && self.stage.as_ref().is_some_and(|s| s.stage.rank() > stage.rank())
+    }
+
+    /// True when a successful write-back read a version of the order at least as new as a WMS change
+    /// stamped `changed_at` (both stamps are the WMS's, so no clock skew enters).
+    pub fn wms_change_written(&self, changed_at: OffsetDateTime) -> bool {
+        self.wms_changed_seen.is_some_and(|seen| seen >= changed_at)
     }
 
     /// A new, unsaved state (version 0: the first save writes version 1).
@@ -501,6 +511,7 @@ impl OrderState {
             last_ignored: None,
             ignored_count: 0,
             wms_read_at: None,
+            wms_changed_seen: None,
             updated_at: now,
         }
     }
@@ -1165,11 +1176,21 @@ pub trait WmsConnector: Send + Sync {
     /// `Rejected` with the vendor's field errors; transient variants for retry.
     async fn create_order(&self, order: &WmsOrderRequest) -> Result<WmsRef, WmsError>;
 
-    /// Reads what has shipped for an order: one `Shipment` per shipment event/split, with packages and tracking.
+    /// Reads what has shipped for an order: one `Shipment` per shipment event/split, with packages and
+    /// tracking, and the WMS's own change stamp of the order version it read.
     ///
     /// # Errors
     /// `NotFound` when the order does not exist; transient variants for retry.
-    async fn shipments(&self, order: &WmsRef) -> Result<Vec<Shipment>, WmsError>;
+    async fn shipments(&self, order: &WmsRef) -> Result<OrderShipments, WmsError>;
+
+    /// The orders this WMS changed during `window`, from its order listing (the poll that catches the
+    /// webhooks it gave up on). `Ok(None)` means this WMS cannot list orders by change time.
+    ///
+    /// # Errors
+    /// Any `WmsError`.
+    async fn order_changes(&self, _window: &ChangeWindow) -> Result<Option<OrderChanges>, WmsError> {
+        Ok(None)
+    }
 
     /// Reads current stock for one warehouse, aggregated per SKU (WMS naming), and says whether the
     /// listing is complete: only a complete listing proves a SKU gone by leaving it out.
@@ -1247,11 +1268,57 @@ pub struct ChangeWindow {
 }
 
 impl ChangeWindow {
+    /// The window a change read makes after a watermark: `[min(mark, now) − overlap, now]`. The
+    /// watermark is the start of the last read whose changes were all handed on; the overlap re-reads
+    /// changes recorded after that read but stamped before it (two changes sharing a timestamp, one
+    /// visible and one not yet). A watermark ahead of the clock (another host's clock, a manual edit)
+    /// must not produce an empty window, hence the `min`.
+    pub fn after(mark: OffsetDateTime, now: OffsetDateTime, overlap: Duration) -> Self {
+        let overlap = time::Duration::try_from(overlap).unwrap_or(time::Duration::MAX);
+        let start = mark.min(now);
+        Self {
+            from: start.checked_sub(overlap).unwrap_or(start),
+            to: now,
+        }
+    }
+
     /// Whether a transaction stamped `at` belongs to the window. Connectors whose feed filters at a
     /// coarser grain (e.g. whole days) read a wider range and keep the rows this accepts.
     pub fn contains(&self, at: OffsetDateTime) -> bool {
         self.from <= at && at <= self.to
     }
+}
+
+/// One read of an order's shipments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OrderShipments {
+    /// One per shipment event/split, oldest first.
+    pub shipments: Vec<Shipment>,
+    /// The WMS's own last-change stamp of the order as read (its clock, not ours), when it gives one:
+    /// a later listing row stamped no later than this was already seen by this read.
+    pub changed_at: Option<OffsetDateTime>,
+}
+
+/// What a WMS's order listing reported for one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderChanges {
+    /// Orders with a change stamped inside the window, one entry per order.
+    pub orders: Vec<ChangedOrder>,
+    /// Whether the listing was read whole. An incomplete listing may have missed orders.
+    pub completeness: Completeness,
+}
+
+/// One order a WMS changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedOrder {
+    /// The order.
+    pub order: WmsRef,
+    /// The WMS's stamp of the change (its clock).
+    pub changed_at: OffsetDateTime,
+    /// The WMS status name now, when given.
+    pub status: Option<String>,
+    /// Whether anything of it has shipped (only then is there something to write back).
+    pub shipped: bool,
 }
 
 /// What a WMS's transaction feed reported for one window.

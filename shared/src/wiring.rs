@@ -138,8 +138,8 @@ pub fn salesforce(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<Sal
 /// (default 2, the Basic plan; 6 on Premium), `LOGIWA_RATE_BUCKET` (the shared bucket of the account;
 /// default `logiwa#<secret ARN>`, so every function using the same credentials shares one limit).
 ///
-/// The plan's limit is per account. `LOGIWA_ACCOUNT_ENVIRONMENTS` (default 21, the template's 10 + 10
-/// batch concurrency plus the poll) is how many execution environments can call at once; when the plan
+/// The plan's limit is per account. `LOGIWA_ACCOUNT_ENVIRONMENTS` (default 22, the template's 10 + 10
+/// batch concurrency plus the poll and the order sweep) is how many execution environments can call at once; when the plan
 /// divided among them still leaves each a useful fixed rate ([`plan_share`]), each keeps to its share
 /// with no store round trip; otherwise every call waits for a slot in the bucket in `gate` (the state
 /// table), shared by every execution environment of every function.
@@ -162,7 +162,7 @@ pub fn logiwa(
         None => c.http.requests_per_second,
     };
     let environments = env
-        .or("LOGIWA_ACCOUNT_ENVIRONMENTS", "21")
+        .or("LOGIWA_ACCOUNT_ENVIRONMENTS", "22")
         .parse::<NonZeroU32>()
         .map_err(|e| invalid("LOGIWA_ACCOUNT_ENVIRONMENTS", e))?;
     let share = plan_share(plan, environments);

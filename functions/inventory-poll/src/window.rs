@@ -75,15 +75,10 @@ pub fn plan(
     Plan::Changes(window(mark, now, settings.overlap))
 }
 
-/// The feed window from a watermark: `[min(mark, now) − overlap, now]`. A watermark ahead of the clock
-/// (another host's clock, a manual edit) must not produce an empty window, hence the `min`.
+/// The feed window from a watermark (the rule lives in [`ChangeWindow::after`], shared with the order
+/// sweep).
 pub fn window(mark: OffsetDateTime, now: OffsetDateTime, overlap: Duration) -> ChangeWindow {
-    let overlap = time::Duration::try_from(overlap).unwrap_or(time::Duration::MAX);
-    let start = mark.min(now);
-    ChangeWindow {
-        from: start.checked_sub(overlap).unwrap_or(start),
-        to: now,
-    }
+    ChangeWindow::after(mark, now, overlap)
 }
 
 /// The watermark a poll may store once Salesforce accepted everything it sent: the poll's own start,

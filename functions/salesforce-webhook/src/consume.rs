@@ -332,7 +332,7 @@ async fn write_leased(
 type InWms = Option<String>;
 
 /// The source-system name on order state items.
-const SOURCE_SYSTEM: &str = "salesforce";
+const SOURCE_SYSTEM: &str = waybill::order_state::SALESFORCE_SOURCE;
 
 /// Creates the WMS order for one record at most once. Returns the record's current status when the
 /// order is (now) in the WMS, `None` when it is not submittable yet.

@@ -463,7 +463,16 @@ async fn a_notification_whose_order_another_invocation_holds_is_acknowledged_onl
     // work: no second WMS order and no status write
     let now = time::OffsetDateTime::now_utc();
     waybill::order_state::Tracker::new(h.states.as_ref(), "salesforce")
-        .written_back(id.as_str(), waybill::lifecycle::Stage::Shipped, now, "logiwa", now)
+        .written_back(
+            id.as_str(),
+            waybill::lifecycle::Stage::Shipped,
+            now,
+            "logiwa",
+            waybill::order_state::WmsRead {
+                started: now,
+                changed_at: None,
+            },
+        )
         .await
         .expect("state");
     let covered = run(&h, vec![record("m3", notification(&h.fo_id, "e3"), 1)]).await;

@@ -32,7 +32,7 @@ use waybill::lease::{order_subject, Lease, Leases, Taken};
 use waybill::lifecycle::{may_write, Stage, Verdict};
 use waybill::mapping::{CachedMappings, MappingError};
 use waybill::messages::{Envelope, FulfillmentEvent, MessageError};
-use waybill::order_state::Tracker;
+use waybill::order_state::{Tracker, WmsRead};
 use waybill::ports::{
     ApiFieldError, IdempotencyStore, OrderStateStore, QueuePublisher, SalesforceApi, SalesforceError, ShipmentRecord,
     StatusUpdate, StoreError, WmsConnector, WmsError, WmsRef, XrefStore,
@@ -44,7 +44,7 @@ pub use config::Config;
 pub const FUNCTION: &str = "shipment-writeback";
 
 /// The source-system name on order state items.
-const SOURCE_SYSTEM: &str = "salesforce";
+const SOURCE_SYSTEM: &str = waybill::order_state::SALESFORCE_SOURCE;
 
 /// How long a record waits for another invocation's lease on its order before it is retried later.
 const LEASE_PATIENCE: Duration = Duration::from_secs(3);
@@ -185,6 +185,8 @@ struct Progress {
     stage: Stage,
     at: time::OffsetDateTime,
     current_status: String,
+    /// The WMS's change stamp of the order version read.
+    changed_at: Option<time::OffsetDateTime>,
 }
 
 /// A linked event with the shipment truth read from the WMS.
@@ -192,7 +194,7 @@ struct Resolved {
     message_id: String,
     fo_id: SalesforceId,
     system: waybill::ports::WmsSystem,
-    shipments: Arc<Vec<waybill::domain::Shipment>>,
+    read: Arc<waybill::ports::OrderShipments>,
 }
 
 impl App {
@@ -446,7 +448,7 @@ impl App {
         let mut orders: Vec<WmsRef> = linked_ok.iter().map(|l| l.wms_ref.clone()).collect();
         orders.sort_by(|a, b| a.id.cmp(&b.id));
         orders.dedup_by(|a, b| a.id == b.id);
-        let read: HashMap<String, Result<Arc<Vec<waybill::domain::Shipment>>, WmsError>> =
+        let read: HashMap<String, Result<Arc<waybill::ports::OrderShipments>, WmsError>> =
             futures::stream::iter(orders)
                 .map(|r| async move {
                     let res = match self.ports.wms.get(r.system.as_str()) {
@@ -465,14 +467,14 @@ impl App {
         for l in linked_ok {
             match read.get(l.wms_ref.id.as_str()) {
                 Some(Ok(shipments)) => {
-                    if shipments.is_empty() {
+                    if shipments.shipments.is_empty() {
                         info!(message_id = %l.message_id, order_code = %l.wms_ref.code, "no shipment yet; nothing to write");
                     }
                     ok.push(Resolved {
                         message_id: l.message_id,
                         fo_id: l.fo_id,
                         system: l.wms_ref.system,
-                        shipments: shipments.clone(),
+                        read: shipments.clone(),
                     });
                 }
                 Some(Err(e)) => {
@@ -557,16 +559,16 @@ impl App {
             let Some(tables) = tables_by_system.get(&r.system) else {
                 continue;
             };
-            let built: Result<Vec<ShipmentRecord>, MappingError> = r
-                .shipments
+            let shipments = &r.read.shipments;
+            let built: Result<Vec<ShipmentRecord>, MappingError> = shipments
                 .iter()
                 .map(|s| records::shipment_records(r.system, &r.fo_id, order, s, tables))
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| v.into_iter().flatten().collect());
             match built {
                 Ok(recs) => {
-                    if !r.shipments.is_empty() {
-                        let complete = r.shipments.iter().any(|s| s.order_complete);
+                    if !shipments.is_empty() {
+                        let complete = shipments.iter().any(|s| s.order_complete);
                         progress.push(Progress {
                             message_id: r.message_id.clone(),
                             fo_id: r.fo_id.clone(),
@@ -576,13 +578,13 @@ impl App {
                             } else {
                                 Stage::PartiallyShipped
                             },
-                            at: r
-                                .shipments
+                            at: shipments
                                 .iter()
                                 .filter_map(|s| s.shipped_at)
                                 .max()
                                 .unwrap_or_else(time::OffsetDateTime::now_utc),
                             current_status: order.status.clone(),
+                            changed_at: r.read.changed_at,
                         });
                     }
                     for rec in recs {
@@ -642,7 +644,16 @@ impl App {
             let verdict = match observed.get(&p.fo_id) {
                 Some(v) => *v,
                 None => match tracker
-                    .written_back(p.fo_id.as_str(), p.stage, p.at, p.system.as_str(), read_started)
+                    .written_back(
+                        p.fo_id.as_str(),
+                        p.stage,
+                        p.at,
+                        p.system.as_str(),
+                        WmsRead {
+                            started: read_started,
+                            changed_at: p.changed_at,
+                        },
+                    )
                     .await
                 {
                     Ok(v) => {

@@ -214,6 +214,29 @@ async fn a_shipped_order_is_written_back_as_a_shipment_with_items_and_the_order_
 }
 
 #[tokio::test]
+async fn a_write_back_records_the_wms_version_it_read_so_the_sweep_knows_that_change_is_written() {
+    // Given an order in Logiwa, linked, and shipped there
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    let listed = h.wms.shipments(&r).await.expect("read").changed_at.expect("stamped");
+    // When its shipment event is processed
+    let resp = run(&h, vec![event_for(&r, 1)]).await;
+    assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
+    // Then the order's state holds Logiwa's own stamp of the version written back
+    let state = h
+        .app
+        .ports
+        .order_state
+        .load(waybill::order_state::SALESFORCE_SOURCE, h.fo_id.as_str())
+        .await
+        .expect("load")
+        .expect("state");
+    assert_eq!(state.wms_changed_seen, Some(listed));
+    assert!(state.wms_change_written(listed));
+}
+
+#[tokio::test]
 async fn a_salesforce_5xx_that_committed_is_retried_and_leaves_one_shipment() {
     let h = harness().await;
     let r = create_in_logiwa(&h, true).await;

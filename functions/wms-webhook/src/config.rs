@@ -18,6 +18,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long an event key is remembered.
     pub dedup_window: Duration,
+    /// The scheduled order sweep.
+    pub sweep: crate::sweep::SweepConfig,
 }
 
 impl Config {
@@ -42,6 +44,11 @@ impl Config {
             allowed_ips,
             max_body_bytes: env.parse_or(keys::MAX_BODY_BYTES, 262_144)?,
             dedup_window: env.seconds_or(keys::IDEMPOTENCY_TTL_SECONDS, 7 * 86_400)?,
+            sweep: crate::sweep::SweepConfig {
+                overlap: env.seconds_or("ORDER_SWEEP_OVERLAP_SECONDS", 300)?,
+                first_lookback: env.seconds_or("ORDER_SWEEP_FIRST_LOOKBACK_SECONDS", 3600)?,
+                concurrency: env.parse_or("ORDER_SWEEP_CONCURRENCY", 8)?,
+            },
         })
     }
 }

@@ -1,8 +1,10 @@
 //! wms-webhook: receives WMS webhooks on `POST /webhooks/wms/{system}`, authenticates them by token and
 //! source IP, hands the body to that system's inbound parser (from the registry), deduplicates on the key
-//! the parser derived, and enqueues the canonical change notification. No vendor shape is read here.
+//! the parser derived, and enqueues the canonical change notification. On a schedule it sweeps each
+//! WMS's order listing for shipped changes the webhooks missed ([`sweep`]). No vendor shape is read here.
 
 pub mod config;
+pub mod sweep;
 pub mod wire;
 
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub struct Ports {
     pub secrets: Arc<dyn SecretProvider>,
     /// Inbound parsers by system.
     pub parsers: Arc<Registry<dyn InboundParser>>,
+    /// What the scheduled sweep reads (None: schedules are refused).
+    pub sweep: Option<sweep::SweepPorts>,
 }
 
 /// The function.
@@ -75,9 +79,28 @@ impl App {
                 let resp = self.handle_http(&req).await;
                 serde_json::to_value(resp).map_err(|e| InvocationError::new("SERIALIZE", e.to_string()))
             }
+            Invocation::Other(ev) if is_schedule(&ev) => {
+                if self.ports.sweep.is_none() {
+                    return Err(InvocationError::new(
+                        "SWEEP_NOT_CONFIGURED",
+                        "this wms-webhook has no WMS connector to sweep",
+                    ));
+                }
+                let report =
+                    waybill::deadline::scope(event.context.deadline, self.sweep(OffsetDateTime::now_utc())).await;
+                // A system that could not be swept fails the invocation, so the failure destination and
+                // the alarm see it; the next schedule reads the same window again.
+                if let Some(failed) = report.systems.iter().find(|s| s.error.is_some()) {
+                    return Err(InvocationError::new(
+                        "ORDER_SWEEP_FAILED",
+                        format!("{}: {}", failed.system, failed.error.as_deref().unwrap_or_default()),
+                    ));
+                }
+                serde_json::to_value(report).map_err(|e| InvocationError::new("SERIALIZE", e.to_string()))
+            }
             _ => Err(InvocationError::new(
                 "UNSUPPORTED_EVENT",
-                "wms-webhook takes HTTP API v2 requests only",
+                "wms-webhook takes HTTP API v2 requests and EventBridge Scheduler events only",
             )),
         }
     }
@@ -167,6 +190,15 @@ impl App {
             cid,
         ))
     }
+}
+
+/// An EventBridge Scheduler (or EventBridge rule) delivery: `source` is `aws.scheduler` / `aws.events`,
+/// or the `detail-type` is `Scheduled Event`.
+fn is_schedule(ev: &Value) -> bool {
+    matches!(
+        ev.get("source").and_then(Value::as_str),
+        Some("aws.scheduler" | "aws.events")
+    ) || ev.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
 
 /// The secret may be the bare token or `{"token": "..."}`.

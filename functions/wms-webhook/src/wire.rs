@@ -3,6 +3,7 @@
 use waybill::config::{ConfigError, Env};
 use waybill::wiring::{self, Aws};
 
+use crate::sweep::SweepPorts;
 use crate::{App, Config, Ports};
 
 /// Builds the app.
@@ -10,13 +11,21 @@ use crate::{App, Config, Ports};
 /// # Errors
 /// `ConfigError` naming the first missing or invalid variable.
 pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
+    let state = wiring::state(aws, env)?;
+    let secrets = wiring::secrets(aws, env)?;
     Ok(App {
         config: Config::from_env(env)?,
         ports: Ports {
-            idempotency: wiring::state(aws, env)?,
+            idempotency: state.clone(),
             queue: wiring::queue(aws),
-            secrets: wiring::secrets(aws, env)?,
+            secrets: secrets.clone(),
             parsers: std::sync::Arc::new(waybill::adapters::inbound_parsers()),
+            sweep: Some(SweepPorts {
+                wms: wiring::wms_connectors(env, secrets, state.clone())?,
+                xref: state.clone(),
+                order_state: state.clone(),
+                watermarks: state,
+            }),
         },
     })
 }

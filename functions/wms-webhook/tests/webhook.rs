@@ -23,12 +23,18 @@ fn harness(allowed_ips: &[&str]) -> (App, Arc<MemoryQueue>) {
             allowed_ips: allowed_ips.iter().map(|s| s.parse().expect("ip")).collect(),
             max_body_bytes: 65_536,
             dedup_window: Duration::from_secs(3600),
+            sweep: wms_webhook::sweep::SweepConfig {
+                overlap: Duration::from_secs(300),
+                first_lookback: Duration::from_secs(3600),
+                concurrency: 4,
+            },
         },
         ports: Ports {
             idempotency: Arc::new(MemoryIdempotency::new()),
             queue: queue.clone(),
             secrets: Arc::new(MemorySecrets::new().with("logiwa-token", TOKEN)),
             parsers: Arc::new(waybill::adapters::inbound_parsers()),
+            sweep: None,
         },
     };
     (app, queue)

@@ -228,13 +228,13 @@ async fn a_split_shipment_reads_back_as_one_shipment_per_ship_event() {
     lw.state()
         .ship("FO-0000001", None, ship("1ZAAA", 2))
         .expect("first ship");
-    let after_first = lw.client.shipments(&order).await.expect("read");
+    let after_first = lw.client.shipments(&order).await.expect("read").shipments;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     lw.state()
         .ship("FO-0000001", None, ship("1ZBBB", 1))
         .expect("second ship");
     // When the shipments are read
-    let shipments = lw.client.shipments(&order).await.expect("read");
+    let shipments = lw.client.shipments(&order).await.expect("read").shipments;
     // Then there are two, each with its package, quantity and a stable key
     assert_eq!(shipments.len(), 2, "{shipments:#?}");
     assert_eq!(shipments[0].packages[0].tracking_number.as_str(), "1ZAAA");
@@ -253,7 +253,7 @@ async fn a_split_shipment_reads_back_as_one_shipment_per_ship_event() {
 async fn an_unshipped_order_has_no_shipments_and_an_unknown_one_is_not_found() {
     let lw = logiwa().await;
     let order = create(&lw, "FO-0000001", 1).await;
-    assert!(lw.client.shipments(&order).await.expect("read").is_empty());
+    assert!(lw.client.shipments(&order).await.expect("read").shipments.is_empty());
     let ghost = WmsRef {
         system: WmsSystem::named("logiwa"),
         id: WmsOrderId::parse("00000000-0000-4000-8000-000000000000").expect("id"),
@@ -263,6 +263,110 @@ async fn an_unshipped_order_has_no_shipments_and_an_unknown_one_is_not_found() {
         lw.client.shipments(&ghost).await,
         Err(WmsError::NotFound { .. })
     ));
+}
+
+fn ship_one(lw: &Lw, code: &str, tracking: &str) {
+    lw.state()
+        .ship(
+            code,
+            None,
+            ShipRequest {
+                packages: Some(vec![ShipPackage {
+                    tracking_number: Some(tracking.to_owned()),
+                    weight: None,
+                    lines: vec![ShipLine {
+                        sku: "SKU-1".into(),
+                        quantity: 1,
+                    }],
+                }]),
+                carrier_name: Some("UPS".into()),
+                shipping_option_name: Some("Ground".into()),
+                partial: false,
+            },
+        )
+        .expect("shipped");
+}
+
+#[tokio::test]
+async fn the_order_listing_names_the_orders_changed_in_a_window_and_whether_they_shipped() {
+    // Given an order changed before the window, and two changed inside it (one shipped)
+    let mut lw = logiwa().await;
+    let mut config = LogiwaConfig::new("lw");
+    config.page_size = 2;
+    lw.client = Logiwa::new(config, lw.creds.clone()).expect("adapter");
+    let before = create(&lw, "FO-0000001", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let from = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let open = create(&lw, "FO-0000002", 1).await;
+    let shipped = create(&lw, "FO-0000003", 1).await;
+    ship_one(&lw, "FO-0000003", "1ZSWEEP");
+    let window = ChangeWindow {
+        from,
+        to: time::OffsetDateTime::now_utc(),
+    };
+    // When the changes in the window are listed (page size 2, so the listing spans pages)
+    let changes = lw
+        .client
+        .order_changes(&window)
+        .await
+        .expect("read")
+        .expect("supported");
+    // Then exactly the two inside it are named, whole, each with its own stamp inside the window
+    assert_eq!(changes.completeness, Completeness::Complete);
+    let mut named: Vec<(String, bool)> = changes
+        .orders
+        .iter()
+        .map(|c| (c.order.code.clone(), c.shipped))
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        vec![("FO-0000002".to_owned(), false), ("FO-0000003".to_owned(), true)]
+    );
+    assert!(changes.orders.iter().all(|c| window.contains(c.changed_at)));
+    assert!(!changes.orders.iter().any(|c| c.order.id == before.id));
+    let listed = changes
+        .orders
+        .iter()
+        .find(|c| c.order.id == shipped.id)
+        .expect("listed");
+    assert_eq!(listed.status.as_deref(), Some("Shipped"));
+    assert!(changes.orders.iter().any(|c| c.order.id == open.id));
+    // And a read of the shipped order carries the same WMS stamp as its listing row
+    let read = lw.client.shipments(&shipped).await.expect("read");
+    assert_eq!(read.changed_at, Some(listed.changed_at));
+    assert_eq!(read.shipments.len(), 1);
+}
+
+#[tokio::test]
+async fn the_order_listing_asks_for_whole_days_around_the_window() {
+    // Given a window of a few minutes
+    let lw = logiwa().await;
+    let window = ChangeWindow {
+        from: time::macros::datetime!(2026-11-23 10:00 UTC),
+        to: time::macros::datetime!(2026-11-23 10:05 UTC),
+    };
+    // When the changes are listed
+    lw.client
+        .order_changes(&window)
+        .await
+        .expect("read")
+        .expect("supported");
+    // Then the filter is in the documented date form, widened by a day each side (tenant time zone unknown)
+    let queries: Vec<String> = lw
+        .state()
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v3.1/ShipmentOrder/list"))
+        .map(|r| r.query)
+        .collect();
+    assert!(
+        queries
+            .iter()
+            .any(|q| q.contains("UpdatedDateTime.bt=2026-11-22,2026-11-24")),
+        "{queries:?}"
+    );
 }
 
 #[tokio::test]

@@ -9,4 +9,5 @@ mod http_edge;
 mod lifecycle;
 mod poison;
 mod scenario;
+mod sweep;
 mod writeback;

@@ -285,6 +285,15 @@ pub(crate) struct OrderRow {
     pub products: Option<Vec<Map<String, Value>>>,
     #[serde(default)]
     pub shipment_info: Option<Vec<Map<String, Value>>>,
+    #[serde(default)]
+    pub updated_date_time: Option<String>,
+}
+
+impl OrderRow {
+    /// The row's `updatedDateTime`: Logiwa's stamp of the order's last change.
+    pub(crate) fn changed_at(&self) -> Option<OffsetDateTime> {
+        self.updated_date_time.as_deref().and_then(parse_logiwa_datetime)
+    }
 }
 
 fn s<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -549,6 +558,10 @@ pub(crate) enum ListKind {
     /// so it can repeat a row across a page boundary but never skip one. The total may grow; it must
     /// never shrink, since only a removal can make us skip.
     AppendOnly,
+    /// Rows are added and change in place (orders by update day; the sort order is undocumented): the
+    /// total may grow but not shrink, and a repeated row means one moved, which may have pushed an
+    /// unread row back across the boundary, so it makes the read incomplete.
+    Changing,
 }
 
 /// More pages than this in one read means paging is not ending (e.g. `i` read as a row offset).
@@ -606,7 +619,7 @@ impl Paging {
         if let Some(before) = self.total {
             let moved = match self.kind {
                 ListKind::Snapshot => total != before,
-                ListKind::AppendOnly => total < before,
+                ListKind::AppendOnly | ListKind::Changing => total < before,
             };
             if moved {
                 self.fail(format!("totalCount went from {before} to {total} between pages"));
@@ -614,7 +627,7 @@ impl Paging {
             }
         }
         self.total = Some(total);
-        if repeated > 0 && self.kind == ListKind::Snapshot {
+        if repeated > 0 && matches!(self.kind, ListKind::Snapshot | ListKind::Changing) {
             self.fail(format!(
                 "page {index} repeats {repeated} rows already read (the list shifted)"
             ));
@@ -692,11 +705,12 @@ impl TransactionRow {
     }
 }
 
-/// The `TransactionDate.bt` value for a window. The filter is typed `date` (whole days, `YYYY-MM-DD`;
-/// wms-apis.md §1 "Inventory" and "Rate limits and errors", [SW]), and the spec does not say in which
-/// time zone a tenant's days run: widening by a day on each side covers every offset from −12 h to
-/// +14 h. The caller then keeps only the rows whose `transactionDateTime` the window contains.
-pub(crate) fn transaction_dates(window: &ChangeWindow) -> String {
+/// The `….bt` value of a date filter (`TransactionDate`, `UpdatedDateTime`) for a window. Filter dates
+/// are whole days (`YYYY-MM-DD`; wms-apis.md §1 "Inventory" and "Rate limits and errors", [SW]), and
+/// the spec does not say in which time zone a tenant's days run: widening by a day on each side covers
+/// every offset from −12 h to +14 h. The caller then keeps only the rows whose own time stamp the window
+/// contains.
+pub(crate) fn filter_dates(window: &ChangeWindow) -> String {
     let day = format_description!("[year]-[month]-[day]");
     let utc = |t: OffsetDateTime| t.to_offset(time::UtcOffset::UTC).date();
     let from = utc(window.from).previous_day().unwrap_or(time::Date::MIN);
@@ -932,6 +946,25 @@ mod tests {
     }
 
     #[test]
+    fn an_order_listing_may_grow_while_read_but_a_repeated_or_vanished_row_makes_it_incomplete() {
+        // Orders created while we read: the total grows, no row repeats, nothing was skipped.
+        let mut grown = Paging::new(ListKind::Changing, 2);
+        assert!(grown.page(2, Some(3), 0, false));
+        assert!(!grown.page(2, Some(4), 0, false));
+        assert_eq!(grown.finish(), Completeness::Complete);
+        // An order that moved behind the reader shows up again, and may have pushed one unread row
+        // back across the page boundary: unlike a log, that is not whole.
+        let mut moved = Paging::new(ListKind::Changing, 2);
+        assert!(moved.page(2, Some(4), 0, false));
+        assert!(!moved.page(2, Some(4), 1, false));
+        assert!(!moved.finish().is_complete());
+        let mut shrunk = Paging::new(ListKind::Changing, 2);
+        assert!(shrunk.page(2, Some(4), 0, false));
+        assert!(!shrunk.page(1, Some(3), 0, false));
+        assert!(!shrunk.finish().is_complete());
+    }
+
+    #[test]
     fn transaction_rows_carry_their_sku_time_and_warehouse() {
         let row: TransactionRow = serde_json::from_value(json!({
             "transactionDetailHistoryId": 7, "productSKU": "SKU-1",
@@ -949,7 +982,7 @@ mod tests {
             from: time::macros::datetime!(2026-11-23 23:58 UTC),
             to: time::macros::datetime!(2026-11-24 00:03 UTC),
         };
-        assert_eq!(transaction_dates(&w), "2026-11-22,2026-11-25");
+        assert_eq!(filter_dates(&w), "2026-11-22,2026-11-25");
     }
 
     proptest::proptest! {
@@ -965,7 +998,7 @@ mod tests {
             let from = OffsetDateTime::from_unix_timestamp(from_s).expect("in range");
             let window = ChangeWindow { from, to: from + time::Duration::seconds(len_s) };
             let at = from + time::Duration::seconds(at_s.min(len_s));
-            let value = transaction_dates(&window);
+            let value = filter_dates(&window);
             let (a, b) = value.split_once(',').expect("two dates");
             let day = format_description!("[year]-[month]-[day]");
             let (a, b) = (time::Date::parse(a, &day).expect("date"), time::Date::parse(b, &day).expect("date"));

@@ -1,0 +1,281 @@
+//! The order sweep: on a schedule, each WMS's order listing is read from a watermark (less an overlap),
+//! and every shipped change that no write-back has read yet is enqueued as a fulfilment event through the
+//! same dedup as a webhook. It catches the webhooks a WMS gave up on: Logiwa advises polling alongside its
+//! webhooks (wms-apis.md §1 "Webhooks"), and does not document how often it retries one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use waybill::domain::CorrelationId;
+use waybill::error::{chain, Classified};
+use waybill::ingest::Enqueue;
+use waybill::messages::{ChangedObject, Envelope, FulfillmentEvent};
+use waybill::order_state::{Tracker, SALESFORCE_SOURCE};
+use waybill::ports::{ChangeWindow, ChangedOrder, OrderStateStore, WatermarkStore, WmsConnector, WmsSystem, XrefStore};
+use waybill::registry::Registry;
+
+use crate::FUNCTION;
+
+/// The `topic` of a fulfilment event the sweep found (a webhook's carries the vendor's topic).
+pub const SWEEP_TOPIC: &str = "waybill/sweep";
+
+/// The ports the sweep drives besides the webhook's idempotency store and queue.
+#[derive(Clone)]
+pub struct SweepPorts {
+    /// WMS connectors by system: each one that can list orders by change time is swept.
+    pub wms: Arc<Registry<dyn WmsConnector>>,
+    /// Cross-references (is this WMS order one of ours, and which Salesforce record?).
+    pub xref: Arc<dyn XrefStore>,
+    /// Per-order state (has a write-back already read this change?).
+    pub order_state: Arc<dyn OrderStateStore>,
+    /// Sweep watermarks, one stream per system.
+    pub watermarks: Arc<dyn WatermarkStore>,
+}
+
+/// Sweep settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepConfig {
+    /// How far before the watermark a listing starts (changes stamped earlier but listed late).
+    pub overlap: Duration,
+    /// How far back the first sweep of a system reads (no watermark yet).
+    pub first_lookback: Duration,
+    /// Orders checked and enqueued at once.
+    pub concurrency: usize,
+}
+
+/// What one sweep of one system did (the invocation's answer, and the log line).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemSweep {
+    /// The system.
+    pub system: String,
+    /// Window start (RFC 3339).
+    pub from: String,
+    /// Window end (RFC 3339): the watermark this sweep stores when it completes.
+    pub to: String,
+    /// Orders the listing reported changed in the window.
+    pub changed: usize,
+    /// Of those, orders with something shipped.
+    pub shipped: usize,
+    /// Shipped changes a write-back had already read (nothing to do).
+    pub written: usize,
+    /// Orders the WMS has that waybill did not create (no cross-reference): left alone.
+    pub unlinked: usize,
+    /// Fulfilment events enqueued.
+    pub enqueued: usize,
+    /// Changes an earlier sweep had already enqueued.
+    pub duplicates: usize,
+    /// Orders that could not be checked or enqueued (the watermark then stays, so the next sweep retries).
+    pub failed: usize,
+    /// Why the listing could not be trusted to be whole, if it could not.
+    pub incomplete: Option<String>,
+    /// Whether the watermark moved to `to`.
+    pub advanced: bool,
+    /// Why the system was not swept at all, if it was not.
+    pub error: Option<String>,
+}
+
+/// The sweep over every system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// One entry per system with a connector.
+    pub systems: Vec<SystemSweep>,
+}
+
+/// What became of one listed order.
+enum Checked {
+    NotShipped,
+    Written,
+    Unlinked,
+    Enqueued,
+    Duplicate,
+    Failed,
+}
+
+/// The watermark stream of a system's sweep.
+pub fn stream(system: WmsSystem) -> String {
+    format!("order-sweep#{system}")
+}
+
+/// The dedup key of a listed change: the order and the WMS's stamp of the change, so overlapping
+/// sweeps enqueue it once, and a later change of the same order is a new event.
+pub fn event_key(change: &ChangedOrder) -> String {
+    format!(
+        "{}:sweep:{}:{}",
+        change.order.system,
+        change.order.id,
+        change.changed_at.unix_timestamp_nanos()
+    )
+}
+
+impl crate::App {
+    /// Sweeps every system with a connector, one after another (a WMS's rate limit is per account).
+    pub async fn sweep(&self, now: OffsetDateTime) -> SweepReport {
+        let mut report = SweepReport::default();
+        let Some(ports) = &self.ports.sweep else {
+            return report;
+        };
+        let systems: Vec<&str> = ports.wms.systems().collect();
+        for system in systems {
+            let Some(wms) = ports.wms.get(system) else {
+                continue;
+            };
+            report.systems.push(self.sweep_system(ports, wms.as_ref(), now).await);
+        }
+        report
+    }
+
+    async fn sweep_system(&self, ports: &SweepPorts, wms: &dyn WmsConnector, now: OffsetDateTime) -> SystemSweep {
+        let cfg = &self.config.sweep;
+        let system = wms.system();
+        let stream = stream(system);
+        let mut out = SystemSweep {
+            system: system.to_string(),
+            ..SystemSweep::default()
+        };
+        let mark = match ports.watermarks.get(&stream).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(system = %system, error.code = e.code(), error.message = %chain(&e), "sweep watermark unreadable");
+                out.error = Some(format!("{}: {}", e.code(), chain(&e)));
+                return out;
+            }
+        };
+        let first = time::Duration::try_from(cfg.first_lookback).unwrap_or(time::Duration::DAY);
+        let window = ChangeWindow::after(mark.unwrap_or(now - first), now, cfg.overlap);
+        out.from = rfc3339(window.from);
+        out.to = rfc3339(window.to);
+        let changes = match wms.order_changes(&window).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                out.error = Some("this WMS cannot list orders by change time".into());
+                return out;
+            }
+            Err(e) => {
+                warn!(system = %system, error.code = e.code(), error.message = %chain(&e), "order listing failed; the next sweep reads the same window");
+                out.error = Some(format!("{}: {}", e.code(), chain(&e)));
+                return out;
+            }
+        };
+        out.changed = changes.orders.len();
+        let checked: Vec<Checked> = futures::stream::iter(changes.orders)
+            .map(|c| self.check(ports, c))
+            .buffer_unordered(cfg.concurrency.max(1))
+            .collect()
+            .await;
+        for c in checked {
+            match c {
+                Checked::NotShipped => continue,
+                Checked::Written => out.written += 1,
+                Checked::Unlinked => out.unlinked += 1,
+                Checked::Enqueued => out.enqueued += 1,
+                Checked::Duplicate => out.duplicates += 1,
+                Checked::Failed => out.failed += 1,
+            }
+            out.shipped += 1;
+        }
+        if let waybill::ports::Completeness::Incomplete { reason } = changes.completeness {
+            out.incomplete = Some(reason);
+        }
+        // The watermark moves only when every change in the window was handed on: an incomplete listing
+        // or a failed enqueue leaves it, so the next sweep reads the same window again (the dedup keys
+        // keep what this one enqueued from going twice).
+        if out.incomplete.is_none() && out.failed == 0 {
+            match ports.watermarks.advance(&stream, window.to).await {
+                Ok(_) => out.advanced = true,
+                Err(e) => {
+                    warn!(system = %system, error.code = e.code(), error.message = %chain(&e), "sweep watermark not stored; the next sweep reads the window again");
+                }
+            }
+        }
+        info!(
+            system = %system,
+            changed = out.changed,
+            shipped = out.shipped,
+            written = out.written,
+            unlinked = out.unlinked,
+            enqueued = out.enqueued,
+            duplicates = out.duplicates,
+            failed = out.failed,
+            incomplete = out.incomplete.as_deref().unwrap_or(""),
+            advanced = out.advanced,
+            "order sweep"
+        );
+        out
+    }
+
+    /// Decides one listed change: nothing shipped, already written back, not ours, or enqueued.
+    async fn check(&self, ports: &SweepPorts, change: ChangedOrder) -> Checked {
+        if !change.shipped {
+            return Checked::NotShipped;
+        }
+        let order = &change.order;
+        let sf_id = match ports.xref.salesforce_for(order.system, &order.id).await {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                info!(system = %order.system, wms_id = %order.id, order_code = %order.code, "listed order has no cross-reference; not one of ours");
+                return Checked::Unlinked;
+            }
+            Err(e) => {
+                warn!(system = %order.system, wms_id = %order.id, error.code = e.code(), error.message = %chain(&e), "cross-reference unreadable; the next sweep retries");
+                return Checked::Failed;
+            }
+        };
+        let tracker = Tracker::new(ports.order_state.as_ref(), SALESFORCE_SOURCE);
+        match tracker.get(sf_id.as_str()).await {
+            Ok(Some(st)) if st.wms_change_written(change.changed_at) => return Checked::Written,
+            Ok(_) => {}
+            Err(e) => {
+                warn!(sf_id = %sf_id, error.code = e.code(), error.message = %chain(&e), "order state unreadable; the next sweep retries");
+                return Checked::Failed;
+            }
+        }
+        let cid = CorrelationId::generate();
+        let key = event_key(&change);
+        let event = FulfillmentEvent {
+            system: order.system,
+            object: ChangedObject::Order,
+            topic: SWEEP_TOPIC.into(),
+            event_key: key.clone(),
+            order_code: order.code.clone(),
+            wms_order_id: Some(order.id.clone()),
+            status: change.status.clone(),
+            received_at: OffsetDateTime::now_utc(),
+        };
+        let outbound = match Envelope::new(cid.clone(), event).to_outbound() {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(sf_id = %sf_id, error.message = %e, "sweep event not serialisable");
+                return Checked::Failed;
+            }
+        };
+        let enqueue = Enqueue {
+            store: self.ports.idempotency.as_ref(),
+            queue: self.ports.queue.as_ref(),
+            function: FUNCTION,
+            window: self.config.dedup_window,
+            queue_url: &self.config.fulfillment_events_queue_url,
+        };
+        match enqueue.once(&key, "sweep", &key, &outbound, &cid).await {
+            Ok(true) => Checked::Duplicate,
+            Ok(false) => {
+                info!(correlation_id = %cid, sf_id = %sf_id, system = %order.system, order_code = %order.code, "sweep found a shipped change no write-back has read; enqueued");
+                Checked::Enqueued
+            }
+            Err(e) => {
+                warn!(correlation_id = %cid, sf_id = %sf_id, status = e.status, error.code = e.code, "sweep could not enqueue; the next sweep retries");
+                Checked::Failed
+            }
+        }
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
