@@ -47,6 +47,7 @@ impl Config {
             sweep: crate::sweep::SweepConfig {
                 overlap: env.seconds_or("ORDER_SWEEP_OVERLAP_SECONDS", 300)?,
                 first_lookback: env.seconds_or("ORDER_SWEEP_FIRST_LOOKBACK_SECONDS", 3600)?,
+                grace: env.seconds_or("ORDER_SWEEP_GRACE_SECONDS", 120)?,
                 concurrency: env.parse_or("ORDER_SWEEP_CONCURRENCY", 8)?,
             },
         })

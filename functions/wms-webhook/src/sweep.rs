@@ -43,6 +43,10 @@ pub struct SweepConfig {
     pub overlap: Duration,
     /// How far back the first sweep of a system reads (no watermark yet).
     pub first_lookback: Duration,
+    /// How old a change must be before the sweep takes it: the window ends this long before the sweep
+    /// starts, so changes whose webhooks are still on their way are left to them rather than written
+    /// back twice (the next sweep's window still covers them).
+    pub grace: Duration,
     /// Orders checked and enqueued at once.
     pub concurrency: usize,
 }
@@ -55,7 +59,7 @@ pub struct SystemSweep {
     pub system: String,
     /// Window start (RFC 3339).
     pub from: String,
-    /// Window end (RFC 3339): the watermark this sweep stores when it completes.
+    /// Window end (RFC 3339): the watermark this sweep stores when it hands on every change.
     pub to: String,
     /// Orders the listing reported changed in the window.
     pub changed: usize,
@@ -69,12 +73,18 @@ pub struct SystemSweep {
     pub enqueued: usize,
     /// Changes an earlier sweep had already enqueued.
     pub duplicates: usize,
-    /// Orders that could not be checked or enqueued (the watermark then stays, so the next sweep retries).
+    /// Orders that could not be checked or enqueued (the watermark stops at the oldest, so the next
+    /// sweep retries them).
     pub failed: usize,
+    /// Orders left for the next sweep because this one's deadline was near (the watermark stops at the
+    /// oldest).
+    pub deferred: usize,
     /// Why the listing could not be trusted to be whole, if it could not.
     pub incomplete: Option<String>,
-    /// Whether the watermark moved to `to`.
+    /// Whether the watermark was stored (at `to`, or at the oldest change not handed on).
     pub advanced: bool,
+    /// Where the watermark was stored (RFC 3339), when it was.
+    pub mark: Option<String>,
     /// Why the system was not swept at all, if it was not.
     pub error: Option<String>,
 }
@@ -95,6 +105,25 @@ enum Checked {
     Enqueued,
     Duplicate,
     Failed,
+    Deferred,
+}
+
+impl Checked {
+    /// Whether the change still has to be handed on by a later sweep.
+    fn pending(&self) -> bool {
+        matches!(self, Self::Failed | Self::Deferred)
+    }
+}
+
+/// No new order is checked with less than this left before the deadline: a check is up to three state
+/// reads and writes and one queue send, and the watermark must still be stored after it.
+const DEADLINE_RESERVE: Duration = Duration::from_secs(3);
+
+/// Where the watermark may move after a sweep of a whole listing: to the window's end when every change
+/// was handed on, else to the stamp of the oldest change that was not (the next window starts an overlap
+/// before it, so that change and everything after it is read again; everything older was handed on).
+pub fn next_mark(window_end: OffsetDateTime, pending: impl IntoIterator<Item = OffsetDateTime>) -> OffsetDateTime {
+    pending.into_iter().min().map_or(window_end, |oldest| oldest.min(window_end))
 }
 
 /// The watermark stream of a system's sweep.
@@ -147,7 +176,9 @@ impl crate::App {
             }
         };
         let first = time::Duration::try_from(cfg.first_lookback).unwrap_or(time::Duration::DAY);
-        let window = ChangeWindow::after(mark.unwrap_or(now - first), now, cfg.overlap);
+        let grace = time::Duration::try_from(cfg.grace).unwrap_or(time::Duration::ZERO);
+        let end = now - grace;
+        let window = ChangeWindow::after(mark.unwrap_or(end - first), end, cfg.overlap);
         out.from = rfc3339(window.from);
         out.to = rfc3339(window.to);
         let changes = match wms.order_changes(&window).await {
@@ -163,12 +194,28 @@ impl crate::App {
             }
         };
         out.changed = changes.orders.len();
-        let checked: Vec<Checked> = futures::stream::iter(changes.orders)
-            .map(|c| self.check(ports, c))
+        // Oldest first, so a sweep cut short by its deadline has handed on a prefix, and the watermark
+        // can move to where it stopped.
+        let mut orders = changes.orders;
+        orders.sort_by_key(|c| c.changed_at);
+        let checked: Vec<(Checked, OffsetDateTime)> = futures::stream::iter(orders)
+            .map(|c| async move {
+                let at = c.changed_at;
+                let near_deadline = waybill::deadline::current()
+                    .is_some_and(|d| d.saturating_duration_since(tokio::time::Instant::now()) < DEADLINE_RESERVE);
+                if near_deadline && c.shipped {
+                    return (Checked::Deferred, at);
+                }
+                (self.check(ports, c).await, at)
+            })
             .buffer_unordered(cfg.concurrency.max(1))
             .collect()
             .await;
-        for c in checked {
+        let mut pending = Vec::new();
+        for (c, at) in &checked {
+            if c.pending() {
+                pending.push(*at);
+            }
             match c {
                 Checked::NotShipped => continue,
                 Checked::Written => out.written += 1,
@@ -176,18 +223,24 @@ impl crate::App {
                 Checked::Enqueued => out.enqueued += 1,
                 Checked::Duplicate => out.duplicates += 1,
                 Checked::Failed => out.failed += 1,
+                Checked::Deferred => out.deferred += 1,
             }
             out.shipped += 1;
         }
         if let waybill::ports::Completeness::Incomplete { reason } = changes.completeness {
             out.incomplete = Some(reason);
         }
-        // The watermark moves only when every change in the window was handed on: an incomplete listing
-        // or a failed enqueue leaves it, so the next sweep reads the same window again (the dedup keys
-        // keep what this one enqueued from going twice).
-        if out.incomplete.is_none() && out.failed == 0 {
-            match ports.watermarks.advance(&stream, window.to).await {
-                Ok(_) => out.advanced = true,
+        // An incomplete listing may have missed a change anywhere in the window: the watermark stays, and
+        // the next sweep reads the same window (the dedup keys keep what this one enqueued from going
+        // twice). A whole listing moves it to the window's end, or to the oldest change a failed enqueue
+        // or the deadline left behind.
+        if out.incomplete.is_none() {
+            let mark = next_mark(window.to, pending);
+            match ports.watermarks.advance(&stream, mark).await {
+                Ok(_) => {
+                    out.advanced = true;
+                    out.mark = Some(rfc3339(mark));
+                }
                 Err(e) => {
                     warn!(system = %system, error.code = e.code(), error.message = %chain(&e), "sweep watermark not stored; the next sweep reads the window again");
                 }
@@ -202,6 +255,7 @@ impl crate::App {
             enqueued = out.enqueued,
             duplicates = out.duplicates,
             failed = out.failed,
+            deferred = out.deferred,
             incomplete = out.incomplete.as_deref().unwrap_or(""),
             advanced = out.advanced,
             "order sweep"
@@ -278,4 +332,40 @@ impl crate::App {
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use time::OffsetDateTime;
+    use waybill::ports::ChangeWindow;
+
+    use super::next_mark;
+
+    const T0: i64 = 1_795_000_000_000;
+
+    proptest! {
+        /// Whatever was not handed on: the next sweep's window (from the stored mark)
+        /// contains every change not handed on, and the mark never passes the window's end.
+        #[test]
+        fn the_next_window_covers_every_change_not_handed_on(
+            pending in proptest::collection::vec(0i64..60_000, 0..5),
+            later in 0i64..600_000,
+            overlap_ms in 0u64..300_000,
+        ) {
+            let at = |ms: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0 + ms) * 1_000_000).expect("time");
+            let end = at(60_000);
+            let mark = next_mark(end, pending.iter().map(|&ms| at(ms)));
+            prop_assert!(mark <= end);
+            let next = ChangeWindow::after(mark, at(60_000 + later), Duration::from_millis(overlap_ms));
+            for &p in &pending {
+                prop_assert!(next.contains(at(p)), "pending change at {p} ms outside {next:?}");
+            }
+            if pending.is_empty() {
+                prop_assert_eq!(mark, end);
+            }
+        }
+    }
 }

@@ -33,6 +33,10 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(Duration::ZERO).await
+}
+
+async fn harness_with(grace: Duration) -> Harness {
     let seed = LogiwaSeed::demo();
     let client = seed.clients[0].identifier;
     let sim = LogiwaSim::start(SimConfig {
@@ -70,6 +74,7 @@ async fn harness() -> Harness {
             sweep: SweepConfig {
                 overlap: Duration::from_secs(300),
                 first_lookback: Duration::from_secs(3600),
+                grace,
                 concurrency: 4,
             },
         },
@@ -204,6 +209,23 @@ async fn a_shipped_change_a_write_back_already_read_is_left_alone_but_the_next_c
 }
 
 #[tokio::test]
+async fn a_change_younger_than_the_grace_is_left_to_its_webhooks_and_taken_by_a_later_sweep() {
+    // Given a sweep that leaves changes younger than 400 ms to their webhooks, and an order that just shipped
+    let h = harness_with(Duration::from_millis(400)).await;
+    let (_, order) = create(&h, 1, true).await;
+    ship(&h, &order.code, "1ZGRACE1", false);
+    // When the schedule fires at once
+    let early = fire(&h).await.expect("sweep");
+    // Then nothing is enqueued yet, though the window up to the grace is done
+    assert!(enqueued(&h).is_empty(), "{early}");
+    assert_eq!(early["systems"][0]["advanced"], true);
+    // And a sweep after the grace has passed takes it
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = fire(&h).await.expect("sweep");
+    assert_eq!(enqueued(&h).len(), 1, "{later}");
+}
+
+#[tokio::test]
 async fn orders_that_have_not_shipped_or_are_not_ours_are_not_enqueued() {
     // Given an open order of ours, and a shipped order someone else created in Logiwa
     let h = harness().await;
@@ -272,21 +294,45 @@ async fn a_listing_cut_short_enqueues_what_it_saw_but_keeps_the_watermark() {
 }
 
 #[tokio::test]
-async fn a_change_that_could_not_be_enqueued_keeps_the_watermark_and_goes_out_with_the_next_sweep() {
+async fn a_change_that_could_not_be_enqueued_holds_the_watermark_at_its_stamp_and_goes_out_with_the_next_sweep() {
     // Given a shipped order of ours, and a queue that refuses the next call
     let h = harness().await;
     let (_, order) = create(&h, 1, true).await;
     ship(&h, &order.code, "1ZQUEUE1", false);
+    let stamp = h.wms.shipments(&order).await.expect("read").changed_at.expect("stamped");
     h.queue.fail_next_calls(1);
     // When the sweep runs
     let report = fire(&h).await.expect("sweep");
-    // Then the order counts as failed and the watermark is not stored
+    // Then the order counts as failed, and the watermark stops at its change, not past it
     assert_eq!(report["systems"][0]["failed"], 1, "{report}");
-    assert_eq!(report["systems"][0]["advanced"], false);
-    assert_eq!(h.watermarks.get(STREAM).await.expect("get"), None);
+    assert_eq!(h.watermarks.get(STREAM).await.expect("get"), Some(stamp));
     // And the next sweep enqueues it
     fire(&h).await.expect("sweep");
     assert_eq!(enqueued(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_sweep_near_its_deadline_defers_the_rest_and_the_next_sweep_resumes_from_the_oldest_deferred() {
+    // Given three shipped orders of ours
+    let h = harness().await;
+    let mut stamps = Vec::new();
+    for n in 1..=3 {
+        let (_, order) = create(&h, n, true).await;
+        ship(&h, &order.code, &format!("1ZLATE{n}"), false);
+        stamps.push(h.wms.shipments(&order).await.expect("read").changed_at.expect("stamped"));
+    }
+    // When the schedule fires with too little time left to check an order (4 s, less the margins)
+    let mut ctx = Context::default();
+    ctx.deadline = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).expect("ms") + 4_000;
+    let event: Value = serde_json::from_str(SCHEDULE).expect("fixture");
+    let report = h.app.handle(LambdaEvent::new(event, ctx)).await.expect("sweep");
+    // Then every order is deferred, and the watermark stops at the oldest of them
+    assert_eq!(report["systems"][0]["deferred"], 3, "{report}");
+    assert!(enqueued(&h).is_empty());
+    assert_eq!(h.watermarks.get(STREAM).await.expect("get"), stamps.iter().min().copied());
+    // And a sweep with time enough enqueues all three
+    fire(&h).await.expect("sweep");
+    assert_eq!(enqueued(&h).len(), 3);
 }
 
 #[tokio::test]

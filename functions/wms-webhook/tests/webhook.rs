@@ -26,6 +26,7 @@ fn harness(allowed_ips: &[&str]) -> (App, Arc<MemoryQueue>) {
             sweep: wms_webhook::sweep::SweepConfig {
                 overlap: Duration::from_secs(300),
                 first_lookback: Duration::from_secs(3600),
+                grace: Duration::ZERO,
                 concurrency: 4,
             },
         },

@@ -64,9 +64,16 @@ pub fn stack_options(opts: &ChaosOptions) -> StackOptions {
         extra_env: BTreeMap::from([
             ("VENDOR_REQUEST_TIMEOUT_SECONDS".to_owned(), "2".to_owned()),
             // The local stack runs one execution environment per function (parallel batches share it),
-            // so three environments call Logiwa, not the template's 21: each gets a third of the plan
+            // so four environments call Logiwa, not the template's 22: each gets a quarter of the plan
             // with no bucket round trip (`plan_share`). The bucket itself is proven by the rate test.
-            ("LOGIWA_ACCOUNT_ENVIRONMENTS".to_owned(), "3".to_owned()),
+            ("LOGIWA_ACCOUNT_ENVIRONMENTS".to_owned(), "4".to_owned()),
+            // The order sweep on the run's compressed clock: the template sweeps every 5 minutes with a
+            // 5-minute overlap; the run sweeps every SWEEP_EVERY (30 s) with a 30 s overlap. The grace
+            // (2 minutes deployed) is not compressed: it is how long webhooks normally take to be written
+            // back, and at this run's peak two cores hold thousands of queued events for over a minute;
+            // a shorter grace only makes the sweep enqueue again what is already on its way.
+            ("ORDER_SWEEP_OVERLAP_SECONDS".to_owned(), "30".to_owned()),
+            ("ORDER_SWEEP_GRACE_SECONDS".to_owned(), "60".to_owned()),
         ]),
         logiwa_webhook_jitter: Duration::from_millis(1500),
         logiwa_webhook_duplicate_share: 0.2,
@@ -206,10 +213,90 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
     }
     out.deliveries = deliveries.len();
 
+    // 3a. The order sweep fires on a compressed schedule for the rest of the run, as EventBridge
+    // Scheduler would: it is what catches the webhooks Logiwa gives up on.
+    let sweeps = SweepCounts::default();
+    let sweeper = sweep_on_schedule(stack, &sweeps);
+    tokio::pin!(sweeper);
+    let storm = async {
+        storm(stack, opts, &planned, &deliveries, started, &mut out).await
+    };
+    tokio::select! {
+        () = &mut sweeper => unreachable!("the sweeper loops until dropped"),
+        res = storm => res?,
+    }
+    let fired = sweeps.fired.load(Ordering::Relaxed);
+    info!(fired, "order sweeps");
+
+    // 6. Reconcile from the vendors' own APIs.
+    reconcile(stack, &planned, &poison, &mut out).await?;
+    out.elapsed = started.elapsed();
+    finish(stack, &late, &sweeps, &mut out);
+    probe.abort();
+    Ok(out)
+}
+
+/// How often the run fires the order sweep (the template: every 5 minutes).
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// What the scheduled sweeps did over the run.
+#[derive(Default)]
+struct SweepCounts {
+    fired: AtomicU64,
+    failed: AtomicU64,
+    enqueued: AtomicU64,
+    written: AtomicU64,
+}
+
+/// Fires wms-webhook's schedule every SWEEP_EVERY until dropped.
+async fn sweep_on_schedule(stack: &Stack, counts: &SweepCounts) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        counts.fired.fetch_add(1, Ordering::Relaxed);
+        match stack.fire_schedule("wms-webhook").await {
+            Ok(report) => {
+                let sum = |field: &str| -> u64 {
+                    report["systems"]
+                        .as_array()
+                        .map(|s| s.iter().filter_map(|x| x[field].as_u64()).sum())
+                        .unwrap_or(0)
+                };
+                counts.enqueued.fetch_add(sum("enqueued"), Ordering::Relaxed);
+                counts.written.fetch_add(sum("written"), Ordering::Relaxed);
+                info!(
+                    changed = sum("changed"),
+                    enqueued = sum("enqueued"),
+                    written = sum("written"),
+                    deferred = sum("deferred"),
+                    failed = sum("failed"),
+                    "order sweep ran"
+                );
+            }
+            Err(e) => {
+                // A sweep that meets the storm fails whole; the next one reads the same window.
+                counts.failed.fetch_add(1, Ordering::Relaxed);
+                info!(error.message = %e, "order sweep failed; the next one reads the same window");
+            }
+        }
+    }
+}
+
+/// Steps 3 to 5: the webhooks, the outage, the shipping, and the settling.
+async fn storm(
+    stack: &Stack,
+    opts: &ChaosOptions,
+    planned: &[Planned],
+    deliveries: &[(String, String)],
+    started: Instant,
+    out: &mut ChaosOutcome,
+) -> anyhow::Result<()> {
     // 4. A WMS outage starts once half the webhooks are out; shipping runs alongside everything.
     let half = deliveries.len() / 2;
     let (first, second) = deliveries.split_at(half);
-    deliver(stack, first, &mut out).await;
+    deliver(stack, first, out).await;
     let outage = {
         let lw = stack.logiwa().state().clone();
         let length = opts.outage;
@@ -224,12 +311,12 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
     let shipping = {
         let lw = stack.logiwa().state().clone();
         let client = stack.catalog.client_id();
-        let plan = planned.clone();
+        let plan = planned.to_vec();
         let budget = opts.settle;
         let seed = opts.seed;
         tokio::spawn(async move { ship_all(lw, client, plan, budget, seed).await })
     };
-    deliver(stack, second, &mut out).await;
+    deliver(stack, second, out).await;
     let _ = outage.await;
     let shipped = shipping.await.context("shipping task")?;
     if let Err(e) = shipped {
@@ -239,13 +326,14 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
     // 5. Settle: every good order Fulfilled and every package written back (checked in the vendors'
     // stores), and the queues drained.
     let settle_deadline = started + opts.settle;
-    settle(stack, &planned, settle_deadline).await;
+    settle(stack, planned, settle_deadline).await;
     stack.salesforce().state().clear_faults();
     stack.logiwa().state().clear_faults();
+    Ok(())
+}
 
-    // 6. Reconcile from the vendors' own APIs.
-    reconcile(stack, &planned, &poison, &mut out).await?;
-    out.elapsed = started.elapsed();
+/// The run's closing numbers: webhooks never delivered, the pipeline, the sweeps, vendor calls.
+fn finish(stack: &Stack, late: &AtomicU64, sweeps: &SweepCounts, out: &mut ChaosOutcome) {
     // Webhooks Logiwa gave up on (every attempt failed): what the poll must then catch.
     let mut undelivered: BTreeMap<String, usize> = BTreeMap::new();
     for d in stack.logiwa().state().webhook_deliveries() {
@@ -259,8 +347,14 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
     for (what, n) in &undelivered {
         warn!(count = n, last = %what, "logiwa webhooks never delivered");
     }
-    probe.abort();
     out.pipeline = pipeline(stack);
+    out.pipeline.push(format!(
+        "order sweep: {} runs, {} failed, {} orders enqueued, {} already written back",
+        sweeps.fired.load(Ordering::Relaxed),
+        sweeps.failed.load(Ordering::Relaxed),
+        sweeps.enqueued.load(Ordering::Relaxed),
+        sweeps.written.load(Ordering::Relaxed)
+    ));
     out.pipeline.push(format!(
         "the runtime woke a 50 ms timer at most {} ms late",
         late.load(Ordering::Relaxed)
@@ -269,7 +363,6 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
         ("logiwa".to_owned(), stack.logiwa().state().stats().by_family),
         ("salesforce".to_owned(), stack.salesforce().state().stats().by_family),
     ]);
-    Ok(out)
 }
 
 /// One line per function (invocations, errors, mean duration) and per queue (records delivered, failed,

@@ -11,6 +11,8 @@ async fn a_shipment_whose_webhooks_never_arrive_reaches_salesforce_through_the_s
     // Given a stack subscribed to no Logiwa topic (every webhook lost), and an order that reached Logiwa
     let stack = support::start(StackOptions {
         logiwa_topics: Vec::new(),
+        // No grace: the test fires the sweep right after the ship (the template waits 2 minutes).
+        extra_env: std::collections::BTreeMap::from([("ORDER_SWEEP_GRACE_SECONDS".to_owned(), "0".to_owned())]),
         ..support::options()
     })
     .await;
