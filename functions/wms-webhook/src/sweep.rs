@@ -123,7 +123,10 @@ const DEADLINE_RESERVE: Duration = Duration::from_secs(3);
 /// was handed on, else to the stamp of the oldest change that was not (the next window starts an overlap
 /// before it, so that change and everything after it is read again; everything older was handed on).
 pub fn next_mark(window_end: OffsetDateTime, pending: impl IntoIterator<Item = OffsetDateTime>) -> OffsetDateTime {
-    pending.into_iter().min().map_or(window_end, |oldest| oldest.min(window_end))
+    pending
+        .into_iter()
+        .min()
+        .map_or(window_end, |oldest| oldest.min(window_end))
 }
 
 /// The watermark stream of a system's sweep.

@@ -299,7 +299,13 @@ async fn a_change_that_could_not_be_enqueued_holds_the_watermark_at_its_stamp_an
     let h = harness().await;
     let (_, order) = create(&h, 1, true).await;
     ship(&h, &order.code, "1ZQUEUE1", false);
-    let stamp = h.wms.shipments(&order).await.expect("read").changed_at.expect("stamped");
+    let stamp = h
+        .wms
+        .shipments(&order)
+        .await
+        .expect("read")
+        .changed_at
+        .expect("stamped");
     h.queue.fail_next_calls(1);
     // When the sweep runs
     let report = fire(&h).await.expect("sweep");
@@ -319,7 +325,14 @@ async fn a_sweep_near_its_deadline_defers_the_rest_and_the_next_sweep_resumes_fr
     for n in 1..=3 {
         let (_, order) = create(&h, n, true).await;
         ship(&h, &order.code, &format!("1ZLATE{n}"), false);
-        stamps.push(h.wms.shipments(&order).await.expect("read").changed_at.expect("stamped"));
+        stamps.push(
+            h.wms
+                .shipments(&order)
+                .await
+                .expect("read")
+                .changed_at
+                .expect("stamped"),
+        );
     }
     // When the schedule fires with too little time left to check an order (4 s, less the margins)
     let mut ctx = Context::default();
@@ -329,7 +342,10 @@ async fn a_sweep_near_its_deadline_defers_the_rest_and_the_next_sweep_resumes_fr
     // Then every order is deferred, and the watermark stops at the oldest of them
     assert_eq!(report["systems"][0]["deferred"], 3, "{report}");
     assert!(enqueued(&h).is_empty());
-    assert_eq!(h.watermarks.get(STREAM).await.expect("get"), stamps.iter().min().copied());
+    assert_eq!(
+        h.watermarks.get(STREAM).await.expect("get"),
+        stamps.iter().min().copied()
+    );
     // And a sweep with time enough enqueues all three
     fire(&h).await.expect("sweep");
     assert_eq!(enqueued(&h).len(), 3);

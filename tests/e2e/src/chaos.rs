@@ -218,9 +218,7 @@ pub async fn run(stack: &Stack, opts: &ChaosOptions) -> anyhow::Result<ChaosOutc
     let sweeps = SweepCounts::default();
     let sweeper = sweep_on_schedule(stack, &sweeps);
     tokio::pin!(sweeper);
-    let storm = async {
-        storm(stack, opts, &planned, &deliveries, started, &mut out).await
-    };
+    let storm = async { storm(stack, opts, &planned, &deliveries, started, &mut out).await };
     tokio::select! {
         () = &mut sweeper => unreachable!("the sweeper loops until dropped"),
         res = storm => res?,
