@@ -174,6 +174,14 @@ pub struct FulfillmentEvent {
     /// When we received it.
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
+    /// The WMS's own stamp of the order version the event is about, when known (the sweep's events):
+    /// a write-back that already read that version has nothing left to do for it.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub wms_changed_at: Option<OffsetDateTime>,
 }
 
 /// The kind of object a change notification is about, whatever the system calls it.

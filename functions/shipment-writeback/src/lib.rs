@@ -175,6 +175,8 @@ struct Linked {
     fo_id: SalesforceId,
     wms_ref: WmsRef,
     received_at: time::OffsetDateTime,
+    /// The WMS's stamp of the order version the event is about, when it names one.
+    wms_changed_at: Option<time::OffsetDateTime>,
 }
 
 /// What one record says about its order's progress.
@@ -236,8 +238,10 @@ impl App {
         let leases = Leases::new(self.ports.idempotency.as_ref());
         let mut held = Vec::new();
         let started = std::time::Instant::now();
-        // 1. Resolve each event to its WMS order and its Salesforce record.
+        // 1. Resolve each event to its WMS order and its Salesforce record, and acknowledge the events
+        // about a WMS version a write-back already read (a sweep's, queued behind the webhook's).
         let linked = self.resolve_all(records, &mut results).await;
+        let linked = self.skip_written(linked, &mut results).await;
         let resolved_ms = started.elapsed().as_millis();
         // 1a. Everything below reads and writes these orders under their leases. Orders whose lease is
         // free are written at once; the others wait for theirs (up to LEASE_PATIENCE) while that first
@@ -406,6 +410,44 @@ impl App {
                 false
             }
         }
+    }
+
+    /// Answers, without reading anything, the events naming a WMS version that a successful write-back
+    /// of their order already read (`OrderState::wms_change_written`); returns the rest. An order state
+    /// that cannot be read leaves its event to the full write-back.
+    async fn skip_written(
+        &self,
+        linked: Vec<Linked>,
+        results: &mut HashMap<String, Result<(), WritebackError>>,
+    ) -> Vec<Linked> {
+        let checked: Vec<(Linked, bool)> = futures::stream::iter(linked)
+            .map(|l| async move {
+                let Some(stamp) = l.wms_changed_at else {
+                    return (l, false);
+                };
+                let tracker = Tracker::new(self.ports.order_state.as_ref(), SOURCE_SYSTEM);
+                let written = match tracker.get(l.fo_id.as_str()).await {
+                    Ok(state) => state.is_some_and(|st| st.wms_change_written(stamp)),
+                    Err(e) => {
+                        warn!(sf_id = %l.fo_id, error.message = %chain(&e), "order state unreadable; the event is written back in full");
+                        false
+                    }
+                };
+                (l, written)
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let mut rest = Vec::new();
+        for (l, written) in checked {
+            if written {
+                info!(message_id = %l.message_id, sf_id = %l.fo_id, "the WMS version this event names is already written back");
+                results.insert(l.message_id, Ok(()));
+            } else {
+                rest.push(l);
+            }
+        }
+        rest
     }
 
     /// Resolves every record to its order, answering those that cannot be.
@@ -745,6 +787,7 @@ impl App {
             fo_id,
             wms_ref,
             received_at: event.received_at,
+            wms_changed_at: event.wms_changed_at,
         })
     }
 }

@@ -158,6 +158,29 @@ fn event_for(r: &WmsRef, n: u32) -> SqsMessage {
             wms_order_id: Some(r.id.clone()),
             status: Some("Shipped".into()),
             received_at: time::OffsetDateTime::now_utc(),
+            wms_changed_at: None,
+        },
+    )
+    .to_outbound()
+    .expect("body")
+    .body;
+    waybill::testing::sqs_message(&format!("m{n}"), &body, 1)
+}
+
+/// The event the order sweep enqueues: it names the WMS version it found.
+fn sweep_event_for(r: &WmsRef, n: u32, stamp: time::OffsetDateTime) -> SqsMessage {
+    let body = Envelope::new(
+        CorrelationId::generate(),
+        FulfillmentEvent {
+            system: WmsSystem::named("logiwa"),
+            object: ChangedObject::Order,
+            topic: "waybill/sweep".into(),
+            event_key: format!("sweep-{n}"),
+            order_code: r.code.clone(),
+            wms_order_id: Some(r.id.clone()),
+            status: Some("Shipped".into()),
+            received_at: time::OffsetDateTime::now_utc(),
+            wms_changed_at: Some(stamp),
         },
     )
     .to_outbound()
@@ -234,6 +257,32 @@ async fn a_write_back_records_the_wms_version_it_read_so_the_sweep_knows_that_ch
         .expect("state");
     assert_eq!(state.wms_changed_seen, Some(listed));
     assert!(state.wms_change_written(listed));
+}
+
+#[tokio::test]
+async fn an_event_naming_a_wms_version_already_written_back_is_acknowledged_without_reading_again() {
+    // Given a shipped order already written back from its webhook
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    let stamp = h.wms.shipments(&r).await.expect("read").changed_at.expect("stamped");
+    let first = run(&h, vec![event_for(&r, 1)]).await;
+    assert_eq!(first["batchItemFailures"], json!([]), "{first}");
+    let wms_reads = h.logiwa.state().stats().total;
+    let sf_calls = h.sf.state().stats().total;
+    // When a sweep's event about that same version arrives, and one about a newer version
+    let same = sweep_event_for(&r, 2, stamp);
+    let newer = sweep_event_for(&r, 3, stamp + time::Duration::milliseconds(1));
+    let second = run(&h, vec![same]).await;
+    // Then the first is acknowledged with no call to either vendor
+    assert_eq!(second["batchItemFailures"], json!([]), "{second}");
+    assert_eq!(h.logiwa.state().stats().total, wms_reads);
+    assert_eq!(h.sf.state().stats().total, sf_calls);
+    // And the newer one is read and written back as usual
+    let third = run(&h, vec![newer]).await;
+    assert_eq!(third["batchItemFailures"], json!([]), "{third}");
+    assert!(h.logiwa.state().stats().total > wms_reads);
+    assert_eq!(shipments_for(&h).len(), 1);
 }
 
 #[tokio::test]

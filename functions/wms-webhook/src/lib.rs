@@ -192,14 +192,21 @@ impl App {
     }
 }
 
-/// An EventBridge Scheduler (or EventBridge rule) delivery: `source` is `aws.scheduler` / `aws.events`,
-/// or the `detail-type` is `Scheduled Event`.
+/// The sweep's schedule: the template's `Input` (`{"waybill": "order-sweep"}`, see
+/// `events/wms-webhook/scheduled-sweep.json`), or a Scheduler / EventBridge default notification
+/// (`source` `aws.scheduler` / `aws.events`, or `detail-type` `Scheduled Event`) from a schedule set up
+/// without one.
 fn is_schedule(ev: &Value) -> bool {
-    matches!(
-        ev.get("source").and_then(Value::as_str),
-        Some("aws.scheduler" | "aws.events")
-    ) || ev.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+    ev.get("waybill").and_then(Value::as_str) == Some(SWEEP_INPUT)
+        || matches!(
+            ev.get("source").and_then(Value::as_str),
+            Some("aws.scheduler" | "aws.events")
+        )
+        || ev.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
+
+/// The `waybill` field of the sweep schedule's input.
+pub const SWEEP_INPUT: &str = "order-sweep";
 
 /// The secret may be the bare token or `{"token": "..."}`.
 fn token_value(secret: &SecretString) -> String {

@@ -303,6 +303,9 @@ impl crate::App {
             wms_order_id: Some(order.id.clone()),
             status: change.status.clone(),
             received_at: OffsetDateTime::now_utc(),
+            // By the time the event is read, a webhook's write-back may have read this version: the
+            // write-back then acknowledges it without reading again.
+            wms_changed_at: Some(change.changed_at),
         };
         let outbound = match Envelope::new(cid.clone(), event).to_outbound() {
             Ok(m) => m,

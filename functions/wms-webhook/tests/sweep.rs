@@ -371,6 +371,26 @@ async fn sweeps_running_at_once_enqueue_each_change_once() {
 }
 
 #[tokio::test]
+async fn a_scheduler_default_notification_runs_the_sweep_as_the_templates_input_does() {
+    // Given a shipped order of ours, and a schedule set up without the template's Input
+    let h = harness().await;
+    let (_, order) = create(&h, 1, true).await;
+    ship(&h, &order.code, "1ZDEFAULT", false);
+    let event: Value = serde_json::from_str(include_str!(
+        "../../../events/wms-webhook/scheduler-default-notification.json"
+    ))
+    .expect("fixture");
+    // When Scheduler delivers its default notification
+    let report = h
+        .app
+        .handle(LambdaEvent::new(event, Context::default()))
+        .await
+        .expect("sweep");
+    // Then it sweeps
+    assert_eq!(report["systems"][0]["enqueued"], 1, "{report}");
+}
+
+#[tokio::test]
 async fn an_event_that_is_neither_http_nor_a_schedule_is_refused_with_a_code() {
     let h = harness().await;
     let err = h

@@ -69,11 +69,11 @@ pub fn stack_options(opts: &ChaosOptions) -> StackOptions {
             ("LOGIWA_ACCOUNT_ENVIRONMENTS".to_owned(), "4".to_owned()),
             // The order sweep on the run's compressed clock: the template sweeps every 5 minutes with a
             // 5-minute overlap; the run sweeps every SWEEP_EVERY (30 s) with a 30 s overlap. The grace
-            // (2 minutes deployed) is not compressed: it is how long webhooks normally take to be written
-            // back, and at this run's peak two cores hold thousands of queued events for over a minute;
-            // a shorter grace only makes the sweep enqueue again what is already on its way.
+            // (2 minutes deployed) is compressed less: at this run's peak two cores hold thousands of
+            // queued events for a minute, so a sweep re-enqueues changes whose webhooks are still on
+            // their way (the write-back then acknowledges them from the order state without a read).
             ("ORDER_SWEEP_OVERLAP_SECONDS".to_owned(), "30".to_owned()),
-            ("ORDER_SWEEP_GRACE_SECONDS".to_owned(), "60".to_owned()),
+            ("ORDER_SWEEP_GRACE_SECONDS".to_owned(), "30".to_owned()),
         ]),
         logiwa_webhook_jitter: Duration::from_millis(1500),
         logiwa_webhook_duplicate_share: 0.2,

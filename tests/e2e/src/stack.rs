@@ -701,8 +701,12 @@ async fn answer(resp: reqwest::Response) -> anyhow::Result<HttpAnswer> {
     })
 }
 
-/// The event EventBridge Scheduler-style delivery hands the function (no `Input` in the template).
+/// The event EventBridge Scheduler hands the function: the schedule's `Input` when the template sets one,
+/// else its default notification.
 pub fn schedule_event(f: &LocalFunction) -> Value {
+    if let Some(input) = f.spec.schedules.first().and_then(|s| s.input.as_deref()) {
+        return serde_json::from_str(input).unwrap_or_else(|_| Value::String(input.to_owned()));
+    }
     let name = f.spec.schedules.first().map(|s| s.name.clone()).unwrap_or_default();
     json!({
         "version": "0",

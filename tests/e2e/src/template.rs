@@ -111,6 +111,9 @@ pub struct ScheduleSpec {
     pub name: String,
     /// `rate(...)` or `cron(...)`.
     pub expression: String,
+    /// The target's `Input` (JSON text), if the template sets one; Scheduler otherwise delivers its
+    /// default notification.
+    pub input: Option<String>,
 }
 
 /// A function as declared.
@@ -482,9 +485,15 @@ impl Template {
                             let expression = get(key)?
                                 .and_then(|v| json_text(&v))
                                 .with_context(|| format!("{} is missing", eat(key)))?;
+                            let input = if ty == "ScheduleV2" {
+                                get("Input")?.and_then(|v| json_text(&v))
+                            } else {
+                                None
+                            };
                             spec.schedules.push(ScheduleSpec {
                                 name: ev_name.clone(),
                                 expression,
+                                input,
                             });
                         }
                         other => {

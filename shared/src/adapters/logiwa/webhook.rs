@@ -441,6 +441,9 @@ impl LogiwaWebhook {
             wms_order_id: Some(self.order_id.clone()),
             status: self.status(),
             received_at,
+            // The webhook bodies' time fields are not documented as the order's change stamp, so none
+            // is claimed (the write-back then always reads).
+            wms_changed_at: None,
         }
     }
 }
