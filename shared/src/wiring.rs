@@ -106,6 +106,7 @@ fn invalid(key: &str, reason: impl std::fmt::Display) -> ConfigError {
 /// The Salesforce Order Management adapter.
 ///
 /// Variables: `SALESFORCE_SECRET_ARN` (required), `SALESFORCE_API_VERSION`, `SHIPMENT_EXTERNAL_ID_FIELD`,
+/// `SALESFORCE_WRITE_PROFILE` (`order-management`, the default, or a JSON `WriteProfile`),
 /// `INVENTORY_OBJECT`, `INVENTORY_EXTERNAL_ID_FIELD`, `SALESFORCE_CURRENCY_FIELD` (`none` for
 /// single-currency orgs), `SALESFORCE_DEFAULT_CURRENCY`, `SALESFORCE_REQUESTS_PER_SECOND`.
 ///
@@ -115,6 +116,10 @@ pub fn salesforce(env: &Env, secrets: Arc<dyn SecretProvider>) -> Result<Arc<Sal
     let mut c = SalesforceConfig::new(env.required(keys::SALESFORCE_SECRET_ARN)?);
     c.api_version = env.or(keys::SALESFORCE_API_VERSION, &c.api_version);
     c.shipment_external_id_field = env.or("SHIPMENT_EXTERNAL_ID_FIELD", &c.shipment_external_id_field);
+    if let Some(profile) = env.optional("SALESFORCE_WRITE_PROFILE") {
+        c.profile = crate::adapters::salesforce::WriteProfile::parse(&profile)
+            .map_err(|e| invalid("SALESFORCE_WRITE_PROFILE", e))?;
+    }
     c.inventory_object = env.or("INVENTORY_OBJECT", &c.inventory_object);
     c.inventory_external_id_field = env.or("INVENTORY_EXTERNAL_ID_FIELD", &c.inventory_external_id_field);
     if let Some(f) = env.optional("SALESFORCE_CURRENCY_FIELD") {
@@ -232,4 +237,39 @@ pub fn one_wms(
 /// `Invalid` when not a number.
 pub fn idempotency_window(env: &Env, default_secs: u64) -> Result<Duration, ConfigError> {
     env.seconds_or(keys::IDEMPOTENCY_TTL_SECONDS, default_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use crate::config::{ConfigError, Env};
+    use crate::fakes::MemorySecrets;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<HashMap<_, _>>(),
+        )
+    }
+
+    #[test]
+    fn a_write_profile_that_does_not_parse_fails_the_cold_start_naming_the_variable() {
+        let e = env(&[
+            ("SALESFORCE_SECRET_ARN", "sf"),
+            ("SALESFORCE_WRITE_PROFILE", "{\"order\":1}"),
+        ]);
+        match super::salesforce(&e, Arc::new(MemorySecrets::new())) {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "SALESFORCE_WRITE_PROFILE"),
+            other => panic!("expected Invalid, got {:?}", other.map(|_| ())),
+        }
+        let named = env(&[
+            ("SALESFORCE_SECRET_ARN", "sf"),
+            ("SALESFORCE_WRITE_PROFILE", "order-management"),
+        ]);
+        assert!(super::salesforce(&named, Arc::new(MemorySecrets::new())).is_ok());
+    }
 }

@@ -5,6 +5,7 @@
 //! committed before failing — updates the same records instead of creating duplicates.
 
 mod convert;
+mod profile;
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -20,6 +21,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub use convert::InventoryFields;
+pub use profile::{FixedValue, ItemObject, OrderObject, ShipToFields, ShipmentObject, WriteProfile};
 
 use self::convert::{CollectionResult, OrderReadOptions, RecordError};
 use super::http_client::{Body, CallCounts, HttpClient, HttpSettings, Request, Response, SendError};
@@ -44,8 +46,10 @@ pub struct SalesforceConfig {
     pub secret_id: String,
     /// REST API version, e.g. `v62.0` (upsert results carry `created` from v46.0, §2 [18]).
     pub api_version: String,
-    /// External-id field on Shipment and ShipmentItem.
+    /// External-id field on the shipment and shipment item objects.
     pub shipment_external_id_field: String,
+    /// The objects and fields written (Order Management by default).
+    pub profile: WriteProfile,
     /// Inventory custom object.
     pub inventory_object: String,
     /// Its external-id field (unique).
@@ -68,6 +72,7 @@ impl SalesforceConfig {
             secret_id: secret_id.into(),
             api_version: "v62.0".into(),
             shipment_external_id_field: "Waybill_External_Id__c".into(),
+            profile: WriteProfile::order_management(),
             inventory_object: "Inventory_Position__c".into(),
             inventory_external_id_field: "Waybill_Position_Key__c".into(),
             inventory_fields: InventoryFields::default(),
@@ -524,9 +529,10 @@ impl SalesforceOm {
         Ok(records)
     }
 
-    /// The external ids among `keys` that already have a ShipmentItem (one SOQL per 200 keys).
+    /// The external ids among `keys` that already have a shipment item (one SOQL per 200 keys).
     async fn existing_items(&self, keys: &[&str]) -> Result<HashSet<String>, SalesforceError> {
         let ext = &self.config.shipment_external_id_field;
+        let object = &self.config.profile.item.object;
         let mut found = HashSet::new();
         for part in keys.chunks(CHUNK) {
             let list = part
@@ -534,7 +540,7 @@ impl SalesforceOm {
                 .map(|k| format!("'{}'", k.replace('\\', "\\\\").replace('\'', "\\'")))
                 .collect::<Vec<_>>()
                 .join(",");
-            let soql = format!("SELECT {ext} FROM ShipmentItem WHERE {ext} IN ({list})");
+            let soql = format!("SELECT {ext} FROM {object} WHERE {ext} IN ({list})");
             found.extend(
                 self.query_all(&soql)
                     .await?
@@ -545,7 +551,7 @@ impl SalesforceOm {
         Ok(found)
     }
 
-    /// Upserts ShipmentItems; `jobs` = (shipment index, item index, send ShipmentId).
+    /// Upserts shipment items; `jobs` = (shipment index, item index, send the parent lookup).
     async fn upsert_items(
         &self,
         chunk: &[ShipmentRecord],
@@ -553,25 +559,30 @@ impl SalesforceOm {
         jobs: &[(usize, usize, bool)],
     ) -> Result<Vec<CollectionResult>, SalesforceError> {
         let ext = &self.config.shipment_external_id_field;
+        let item = &self.config.profile.item;
         let mut results = Vec::with_capacity(jobs.len());
         for part in jobs.chunks(CHUNK) {
             let records = part
                 .iter()
                 .map(|&(s, i, with_parent)| {
                     let parent = if with_parent { shipment_ids[s].as_ref() } else { None };
-                    convert::shipment_item_body(&chunk[s].items[i], parent, ext)
+                    convert::shipment_item_body(&chunk[s].items[i], parent, ext, item)
                 })
                 .collect();
-            results.extend(self.upsert("ShipmentItem", ext, records).await?);
+            results.extend(self.upsert(&item.object, ext, records).await?);
         }
         Ok(results)
     }
 
     async fn write_shipment_chunk(&self, chunk: &[ShipmentRecord]) -> Result<Vec<RecordOutcome>, SalesforceError> {
         let ext = &self.config.shipment_external_id_field;
+        let profile = &self.config.profile;
         // Step 1: the shipments.
-        let records = chunk.iter().map(|s| convert::shipment_body(s, ext)).collect();
-        let results = self.upsert("Shipment", ext, records).await?;
+        let records = chunk
+            .iter()
+            .map(|s| convert::shipment_body(s, ext, &profile.shipment))
+            .collect();
+        let results = self.upsert(&profile.shipment.object, ext, records).await?;
         // Per shipment: its id and whether the upsert created it, or its errors.
         type Written = Result<(SalesforceId, Option<bool>), Vec<ApiFieldError>>;
         let mut outcomes: Vec<Written> = results
@@ -586,17 +597,22 @@ impl SalesforceOm {
             .map(|o| o.as_ref().ok().map(|(id, _)| id.clone()))
             .collect();
 
-        // Step 2: the items of every shipment that was written. ShipmentId is master-detail and can only
-        // be set on create, so it is sent exactly for the items that do not exist yet. Which those are is
-        // read, not guessed from the Shipment's own upsert: after a commit-then-fail or a timeout either
-        // call may have been applied. (The order's lease keeps other writers out between read and write.)
+        // Step 2: the items of every shipment that was written. A create-only parent lookup (SOM's
+        // master-detail ShipmentId) is sent exactly for the items that do not exist yet. Which those are
+        // is read, not guessed from the shipment's own upsert: after a commit-then-fail or a timeout
+        // either call may have been applied. (The order's lease keeps other writers out between read and
+        // write.) A parent lookup that is updatable is always sent, and nothing needs reading.
         let keys: Vec<&str> = outcomes
             .iter()
             .enumerate()
             .filter(|(_, o)| o.is_ok())
             .flat_map(|(s, _)| chunk[s].items.iter().map(|i| i.external_key.as_str()))
             .collect();
-        let existing = self.existing_items(&keys).await?;
+        let existing = if profile.item.parent_create_only {
+            self.existing_items(&keys).await?
+        } else {
+            HashSet::new()
+        };
         let mut jobs: Vec<(usize, usize, bool)> = Vec::new();
         for (s, outcome) in outcomes.iter().enumerate() {
             if outcome.is_ok() {
@@ -619,8 +635,12 @@ impl SalesforceOm {
             .iter()
             .enumerate()
             .filter(|(_, r)| {
-                r.as_ref()
-                    .is_some_and(|r| !r.success && r.errors.iter().any(is_parent_field_error))
+                r.as_ref().is_some_and(|r| {
+                    !r.success
+                        && r.errors
+                            .iter()
+                            .any(|e| is_parent_field_error(e, &profile.item.parent_field))
+                })
             })
             .map(|(k, _)| k)
             .collect();
@@ -648,7 +668,7 @@ impl SalesforceOm {
                 let errors: Vec<ApiFieldError> = errors
                     .into_iter()
                     .map(|e| ApiFieldError {
-                        message: format!("ShipmentItem {key}: {}", e.message),
+                        message: format!("{} {key}: {}", profile.item.object, e.message),
                         ..e
                     })
                     .collect();
@@ -662,13 +682,13 @@ impl SalesforceOm {
     }
 }
 
-/// The error is about the ShipmentId field (missing on create, or not updatable).
-fn is_parent_field_error(e: &RecordError) -> bool {
+/// The error is about the item's parent lookup (missing on create, or not updatable).
+fn is_parent_field_error(e: &RecordError, parent_field: &str) -> bool {
     let about_parent = e
         .fields
         .as_ref()
-        .is_some_and(|f| f.iter().any(|f| f.eq_ignore_ascii_case("ShipmentId")))
-        || e.message.contains("ShipmentId");
+        .is_some_and(|f| f.iter().any(|f| f.eq_ignore_ascii_case(parent_field)))
+        || e.message.contains(parent_field);
     let code = e.code.as_deref().unwrap_or_default();
     about_parent && (code == "REQUIRED_FIELD_MISSING" || code == "INVALID_FIELD_FOR_INSERT_UPDATE")
 }
@@ -786,11 +806,18 @@ impl SalesforceApi for SalesforceOm {
 
     #[tracing::instrument(skip_all, fields(system = "salesforce", records = updates.len()))]
     async fn update_status(&self, updates: &[StatusUpdate]) -> Result<Vec<RecordOutcome>, SalesforceError> {
+        let order = &self.config.profile.order;
         let mut out = Vec::with_capacity(updates.len());
         for chunk in updates.chunks(CHUNK) {
             let records = chunk
                 .iter()
-                .map(|u| json!({"attributes": {"type": "FulfillmentOrder"}, "id": u.record_id.as_str(), "Status": u.status}))
+                .map(|u| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("attributes".into(), json!({"type": order.object}));
+                    m.insert("id".into(), Value::String(u.record_id.to_string()));
+                    m.insert(order.status_field.clone(), Value::String(u.status.clone()));
+                    Value::Object(m)
+                })
                 .collect();
             let results = self
                 .collection(Method::PATCH, &["composite", "sobjects"], records)
@@ -901,12 +928,25 @@ mod tests {
             message: "x".into(),
             fields: Some(vec![field.into()]),
         };
-        assert!(is_parent_field_error(&e("REQUIRED_FIELD_MISSING", "ShipmentId")));
-        assert!(is_parent_field_error(&e(
-            "INVALID_FIELD_FOR_INSERT_UPDATE",
-            "ShipmentId"
-        )));
-        assert!(!is_parent_field_error(&e("REQUIRED_FIELD_MISSING", "Quantity")));
-        assert!(!is_parent_field_error(&e("INVALID_CROSS_REFERENCE_KEY", "ShipmentId")));
+        let p = "ShipmentId";
+        assert!(is_parent_field_error(&e("REQUIRED_FIELD_MISSING", "ShipmentId"), p));
+        assert!(is_parent_field_error(
+            &e("INVALID_FIELD_FOR_INSERT_UPDATE", "ShipmentId"),
+            p
+        ));
+        assert!(!is_parent_field_error(&e("REQUIRED_FIELD_MISSING", "Quantity"), p));
+        assert!(!is_parent_field_error(
+            &e("INVALID_CROSS_REFERENCE_KEY", "ShipmentId"),
+            p
+        ));
+        // The profile names the parent: another object's parent lookup is recognised by its own name.
+        assert!(is_parent_field_error(
+            &e("REQUIRED_FIELD_MISSING", "Parcel__c"),
+            "Parcel__c"
+        ));
+        assert!(!is_parent_field_error(
+            &e("REQUIRED_FIELD_MISSING", "ShipmentId"),
+            "Parcel__c"
+        ));
     }
 }

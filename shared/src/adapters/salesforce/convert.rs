@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+use super::profile::{ItemObject, ShipmentObject};
 use crate::domain::{
     Address, CarrierCode, CurrencyCode, LineKind, LocationCode, Order, OrderLine, OrderSource, Quantity, SalesforceId,
     ServiceLevel, Sku, SourceSystem, UnitOfMeasure, ValidationError,
@@ -330,71 +331,73 @@ fn put(map: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>)
     }
 }
 
-/// A Shipment record for a Collections upsert (§5 [84]; external id in the body, as Collections upsert needs).
-pub(crate) fn shipment_body(s: &ShipmentRecord, ext_field: &str) -> Value {
+/// A shipment record for a Collections upsert in the profile's object and fields (SOM: Shipment, §5
+/// [84]; external id in the body, as Collections upsert needs).
+pub(crate) fn shipment_body(s: &ShipmentRecord, ext_field: &str, p: &ShipmentObject) -> Value {
     let mut m = Map::new();
-    m.insert("attributes".into(), json!({"type": "Shipment"}));
+    m.insert("attributes".into(), json!({"type": p.object}));
     m.insert(ext_field.to_owned(), Value::String(s.external_key.clone()));
-    m.insert(
-        "FulfillmentOrderId".into(),
-        Value::String(s.fulfillment_order_id.to_string()),
-    );
-    put(
-        &mut m,
-        "OrderSummaryId",
+    m.insert(p.order_field.clone(), Value::String(s.fulfillment_order_id.to_string()));
+    let mut opt = |field: &Option<String>, value: Option<String>| {
+        if let Some(f) = field {
+            put(&mut m, f, value);
+        }
+    };
+    opt(
+        &p.order_summary_field,
         s.order_summary_id.as_ref().map(ToString::to_string),
     );
-    put(
-        &mut m,
-        "DeliveryMethodId",
+    opt(
+        &p.delivery_method_field,
         s.delivery_method_id.as_ref().map(ToString::to_string),
     );
-    put(&mut m, "Provider", s.provider.clone());
-    put(&mut m, "TrackingNumber", s.tracking_number.clone());
-    put(&mut m, "TrackingUrl", s.tracking_url.clone());
-    m.insert("ShipToName".into(), Value::String(s.ship_to.name.clone()));
-    let street = s.ship_to.street.join("\n");
-    put(&mut m, "ShipToStreet", Some(street).filter(|v| !v.is_empty()));
-    put(
-        &mut m,
-        "ShipToCity",
-        Some(s.ship_to.city.clone()).filter(|v| !v.is_empty()),
-    );
-    put(&mut m, "ShipToState", s.ship_to.state.clone());
-    put(&mut m, "ShipToPostalCode", s.ship_to.postal_code.clone());
-    put(
-        &mut m,
-        "ShipToCountry",
-        Some(s.ship_to.country.clone()).filter(|v| !v.is_empty()),
-    );
-    m.insert("Status".into(), Value::String("Shipped".into()));
-    let total: Decimal = s.items.iter().map(|i| i.quantity).sum();
-    m.insert("TotalItemsQuantity".into(), number(total));
+    opt(&p.provider_field, s.provider.clone());
+    opt(&p.tracking_number_field, s.tracking_number.clone());
+    opt(&p.tracking_url_field, s.tracking_url.clone());
+    if let Some(a) = &p.ship_to {
+        m.insert(a.name.clone(), Value::String(s.ship_to.name.clone()));
+        let street = s.ship_to.street.join("\n");
+        put(&mut m, &a.street, Some(street).filter(|v| !v.is_empty()));
+        put(&mut m, &a.city, Some(s.ship_to.city.clone()).filter(|v| !v.is_empty()));
+        put(&mut m, &a.state, s.ship_to.state.clone());
+        put(&mut m, &a.postal_code, s.ship_to.postal_code.clone());
+        put(
+            &mut m,
+            &a.country,
+            Some(s.ship_to.country.clone()).filter(|v| !v.is_empty()),
+        );
+    }
+    if let Some(fixed) = &p.status {
+        m.insert(fixed.field.clone(), Value::String(fixed.value.clone()));
+    }
+    if let Some(f) = &p.total_quantity_field {
+        let total: Decimal = s.items.iter().map(|i| i.quantity).sum();
+        m.insert(f.clone(), number(total));
+    }
     Value::Object(m)
 }
 
-/// A ShipmentItem record (§5 [85]). `ShipmentId` is master-detail: settable on create only, so it is
-/// sent only when the item is (or may be) new.
+/// A shipment item record in the profile's object and fields (SOM: ShipmentItem, §5 [85]). A parent
+/// lookup that is settable on create only (SOM's master-detail `ShipmentId`) is sent only when the item
+/// is (or may be) new: the caller passes `None` otherwise.
 pub(crate) fn shipment_item_body(
     item: &ShipmentItemRecord,
     shipment_id: Option<&SalesforceId>,
     ext_field: &str,
+    p: &ItemObject,
 ) -> Value {
     let mut m = Map::new();
-    m.insert("attributes".into(), json!({"type": "ShipmentItem"}));
+    m.insert("attributes".into(), json!({"type": p.object}));
     m.insert(ext_field.to_owned(), Value::String(item.external_key.clone()));
-    put(&mut m, "ShipmentId", shipment_id.map(ToString::to_string));
-    m.insert(
-        "FulfillmentOrderLineItemId".into(),
-        Value::String(item.line_id.to_string()),
-    );
-    put(&mut m, "Product2Id", item.product_id.as_ref().map(ToString::to_string));
-    put(
-        &mut m,
-        "OrderItemSummaryId",
-        item.order_item_summary_id.as_ref().map(ToString::to_string),
-    );
-    m.insert("Quantity".into(), number(item.quantity));
+    put(&mut m, &p.parent_field, shipment_id.map(ToString::to_string));
+    m.insert(p.line_field.clone(), Value::String(item.line_id.to_string()));
+    if let Some(f) = &p.product_field {
+        put(&mut m, f, item.product_id.as_ref().map(ToString::to_string));
+    }
+    if let Some(f) = &p.order_item_summary_field {
+        put(&mut m, f, item.order_item_summary_id.as_ref().map(ToString::to_string));
+    }
+    m.insert(p.quantity_field.clone(), number(item.quantity));
     Value::Object(m)
 }
 
@@ -515,6 +518,85 @@ mod tests {
             currency_field: Some("CurrencyIsoCode".into()),
             default_currency: None,
         }
+    }
+
+    fn shipment() -> ShipmentRecord {
+        let id = |v: &str| SalesforceId::parse(v).expect("id");
+        ShipmentRecord {
+            external_key: "logiwa:FO-1:pkg:1Z1".into(),
+            fulfillment_order_id: id("0a3000000000001"),
+            order_summary_id: Some(id("1Os000000000001")),
+            delivery_method_id: None,
+            provider: Some("UPS".into()),
+            tracking_number: Some("1Z1".into()),
+            tracking_url: None,
+            ship_to: crate::domain::Address {
+                name: "Ada".into(),
+                street: vec!["1 Main St".into()],
+                city: "Springfield".into(),
+                country: "US".into(),
+                ..crate::domain::Address::default()
+            },
+            shipped_at: None,
+            items: vec![ShipmentItemRecord {
+                external_key: "logiwa:FO-1:pkg:1Z1:line:0a4000000000001".into(),
+                line_id: id("0a4000000000001"),
+                product_id: Some(id("01t000000000001")),
+                order_item_summary_id: None,
+                quantity: Decimal::from(2),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_order_management_profile_writes_shipments_and_items_in_som_fields() {
+        let p = super::super::profile::WriteProfile::order_management();
+        let body = shipment_body(&shipment(), "Ext__c", &p.shipment);
+        assert_eq!(body["attributes"]["type"], "Shipment");
+        assert_eq!(body["FulfillmentOrderId"], shipment().fulfillment_order_id.to_string());
+        assert_eq!(
+            body["OrderSummaryId"],
+            shipment().order_summary_id.expect("set").to_string()
+        );
+        assert_eq!(body["TrackingNumber"], "1Z1");
+        assert_eq!(body["ShipToName"], "Ada");
+        assert_eq!(body["Status"], "Shipped");
+        assert_eq!(body["TotalItemsQuantity"].as_f64(), Some(2.0));
+        // Absent values are left out, never sent as null (an upsert's update would blank them)
+        assert!(body.get("DeliveryMethodId").is_none() && body.get("TrackingUrl").is_none());
+        let parent = SalesforceId::parse("0OA000000000001").expect("id");
+        let item = shipment_item_body(&shipment().items[0], Some(&parent), "Ext__c", &p.item);
+        assert_eq!(item["attributes"]["type"], "ShipmentItem");
+        assert_eq!(item["ShipmentId"], parent.to_string());
+        assert_eq!(
+            item["FulfillmentOrderLineItemId"],
+            shipment().items[0].line_id.to_string()
+        );
+        assert_eq!(item["Quantity"].as_f64(), Some(2.0));
+    }
+
+    #[test]
+    fn another_profile_writes_its_own_objects_and_fields_and_none_of_soms() {
+        let p = super::super::profile::WriteProfile::parse(
+            r#"{"order":{"object":"Order","status_field":"Status"},
+                "shipment":{"object":"Parcel__c","order_field":"Order__c","tracking_number_field":"Tracking__c"},
+                "item":{"object":"Parcel_Line__c","parent_field":"Parcel__c","parent_create_only":false,
+                        "line_field":"Order_Product__c","quantity_field":"Qty__c"}}"#,
+        )
+        .expect("profile");
+        let body = shipment_body(&shipment(), "Ext__c", &p.shipment);
+        let keys: Vec<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        assert_eq!(body["attributes"]["type"], "Parcel__c");
+        assert_eq!(body["Order__c"], shipment().fulfillment_order_id.to_string());
+        assert_eq!(body["Tracking__c"], "1Z1");
+        assert_eq!(body["Ext__c"], "logiwa:FO-1:pkg:1Z1");
+        let item = shipment_item_body(&shipment().items[0], None, "Ext__c", &p.item);
+        let keys: Vec<&str> = item.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        assert_eq!(item["attributes"]["type"], "Parcel_Line__c");
+        assert_eq!(item["Order_Product__c"], shipment().items[0].line_id.to_string());
+        assert_eq!(item["Qty__c"].as_f64(), Some(2.0));
     }
 
     #[test]
