@@ -168,8 +168,27 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
     })
 }
 
+/// The answer to an inbound form a parser refused: 400 `MALFORMED_JSON` (field `body`), 400
+/// `INVALID_FIELD` naming the field, or 422 `UNSUPPORTED_OBJECT` / `UNSUPPORTED_TOPIC` naming what the
+/// parser does not handle.
+pub fn inbound_error(e: &crate::ports::InboundError) -> ApiError {
+    use crate::ports::InboundError;
+    match e {
+        InboundError::Malformed { .. } => ApiError::bad_request("MALFORMED_JSON", "body", e.to_string()),
+        InboundError::Invalid { field, message } => ApiError::bad_request("INVALID_FIELD", field, message.clone()),
+        InboundError::Unsupported { what, message } => {
+            let code = match what.as_str() {
+                "object" => "UNSUPPORTED_OBJECT",
+                "topic" => "UNSUPPORTED_TOPIC",
+                _ => "UNSUPPORTED_EVENT",
+            };
+            ApiError::new(422, code, message.clone()).field(what.as_str())
+        }
+    }
+}
+
 /// serde says "missing field `recordId`" or "...: recordId: ..." — pull the field name out for the answer.
-fn field_from_serde_message(msg: &str) -> Option<String> {
+pub(crate) fn field_from_serde_message(msg: &str) -> Option<String> {
     let start = msg.find('`')? + 1;
     let len = msg[start..].find('`')?;
     Some(msg[start..start + len].to_owned())

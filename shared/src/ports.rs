@@ -608,7 +608,13 @@ pub enum InboundError {
         /// Detail.
         message: String,
     },
-    /// The body is malformed (answered 400 naming the field).
+    /// The body is not the form at all, e.g. not JSON (answered 400 `MALFORMED_JSON`, field `body`).
+    #[error("body: {message}")]
+    Malformed {
+        /// Detail (never the body).
+        message: String,
+    },
+    /// A field is missing or invalid (answered 400 naming the field).
     #[error("{field}: {message}")]
     Invalid {
         /// The failing field as the vendor spells it (`body` for the whole body).
@@ -629,6 +635,21 @@ pub trait InboundParser: Send + Sync {
     /// `Unsupported` for a kind of event the system sends but waybill does not handle; `Invalid` naming
     /// the field otherwise.
     fn parse(&self, req: &InboundRequest<'_>, received_at: OffsetDateTime) -> Result<ChangeNotification, InboundError>;
+}
+
+/// Turns one inbound form of an order source (a Salesforce Flow callout, a forwarded platform event) into
+/// one canonical order notification. One per source product, in its adapter.
+pub trait OrderSourceParser: Send + Sync {
+    /// Parses one authenticated delivery received at `received_at`.
+    ///
+    /// # Errors
+    /// `Malformed` for a body that is not the form at all, `Invalid` naming the field, `Unsupported`
+    /// (`what: object`) for an object this source does not send orders for.
+    fn parse(
+        &self,
+        body: &[u8],
+        received_at: OffsetDateTime,
+    ) -> Result<crate::messages::OrderNotification, InboundError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,12 +14,12 @@ use waybill::error::InvocationError;
 use waybill::invocation::Invocation;
 use waybill::mapping::CachedMappings;
 use waybill::ports::{
-    IdempotencyStore, OrderStateStore, QueuePublisher, SalesforceApi, SecretProvider, WmsConnector, XrefStore,
+    IdempotencyStore, OrderSourceParser, OrderStateStore, QueuePublisher, SalesforceApi, SecretProvider, WmsConnector,
+    XrefStore,
 };
 
 pub use config::Config;
 pub use consume::ConsumeError;
-pub use ingest::FlowNotification;
 
 /// The function's name: idempotency keys, parked-record attributes and logs use it.
 pub const FUNCTION: &str = "salesforce-webhook";
@@ -43,6 +43,8 @@ pub struct Ports {
     pub order_state: Arc<dyn OrderStateStore>,
     /// Mapping tables.
     pub mappings: Arc<CachedMappings>,
+    /// Reads the source's inbound forms (Salesforce: Flow callouts and forwarded platform events).
+    pub parser: Arc<dyn OrderSourceParser>,
 }
 
 /// The function: configuration plus ports, built once per cold start.

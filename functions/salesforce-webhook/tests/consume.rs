@@ -76,6 +76,7 @@ async fn harness(tables: MappingTables) -> Harness {
                 Arc::new(MemoryMappings::new(tables)),
                 Duration::from_secs(60),
             )),
+            parser: Arc::new(waybill::adapters::salesforce::inbound::FlowCallout),
         },
     };
     Harness {

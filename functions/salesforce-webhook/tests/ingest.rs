@@ -56,6 +56,7 @@ fn harness() -> Harness {
                 Arc::new(MemoryMappings::new(MappingTables::default())),
                 Duration::from_secs(60),
             )),
+            parser: Arc::new(waybill::adapters::salesforce::inbound::FlowCallout),
         },
     };
     Harness { app, queue, secrets }

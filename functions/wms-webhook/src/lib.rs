@@ -22,7 +22,7 @@ use waybill::http::{self, ApiError};
 use waybill::ingest::Enqueue;
 use waybill::invocation::Invocation;
 use waybill::messages::Envelope;
-use waybill::ports::{IdempotencyStore, InboundError, InboundParser, InboundRequest, QueuePublisher, SecretProvider};
+use waybill::ports::{IdempotencyStore, InboundParser, InboundRequest, QueuePublisher, SecretProvider};
 use waybill::registry::Registry;
 use waybill::webhook_auth;
 
@@ -158,7 +158,7 @@ impl App {
         };
         let notification = parser
             .parse(&inbound, OffsetDateTime::now_utc())
-            .map_err(|e| inbound_error(&e))?;
+            .map_err(|e| http::inbound_error(&e))?;
         let event = notification.event;
         let message = Envelope::new(cid.clone(), event.clone());
 
@@ -228,14 +228,4 @@ fn route_system(req: &ApiGatewayV2httpRequest) -> &str {
                 .and_then(|p| p.trim_end_matches('/').rsplit('/').next())
         })
         .unwrap_or_default()
-}
-
-/// A body we cannot read is 400 naming the field; an event we do not handle is 422.
-fn inbound_error(e: &InboundError) -> ApiError {
-    match e {
-        InboundError::Unsupported { what, .. } => {
-            ApiError::new(422, "UNSUPPORTED_TOPIC", e.to_string()).field(what.as_str())
-        }
-        InboundError::Invalid { field, .. } => ApiError::bad_request("INVALID_FIELD", field, e.to_string()),
-    }
 }

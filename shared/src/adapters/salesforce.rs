@@ -5,6 +5,7 @@
 //! committed before failing — updates the same records instead of creating duplicates.
 
 mod convert;
+pub mod inbound;
 mod profile;
 
 use std::collections::{HashMap, HashSet};

@@ -233,6 +233,8 @@ async fn run() -> anyhow::Result<()> {
             let moto = waybill::testing::Moto::start().await?;
             let stack = Stack::start(StackOptions {
                 moto_endpoint: Some(moto.endpoint().to_owned()),
+                // The sweeps below run right after the scenario, so no change is young enough to wait.
+                extra_env: std::collections::BTreeMap::from([("ORDER_SWEEP_GRACE_SECONDS".to_owned(), "0".to_owned())]),
                 ..StackOptions::default()
             })
             .await?;
@@ -246,6 +248,11 @@ async fn run() -> anyhow::Result<()> {
                 println!("{}", scenario::summary(&stack, &outcome));
                 stack.shutdown().await;
                 anyhow::bail!("the run did not reconcile; its counts would not be a fair price");
+            }
+            // Deployed, every shipped change falls inside two sweeps' windows (5-minute schedule, 5-minute
+            // overlap): two sweeps over the run's changes are what the sweep costs per order.
+            for _ in 0..2 {
+                stack.fire_schedule("wms-webhook").await?;
             }
             let bill = waybill_e2e::cost::bill(&stack, a.orders, &prices, a.arm64);
             let mut out = waybill_e2e::cost::report(&bill, &prices);
