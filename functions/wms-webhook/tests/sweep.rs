@@ -13,7 +13,7 @@ use waybill::fakes::{MemoryIdempotency, MemoryOrderState, MemoryQueue, MemorySec
 use waybill::messages::{Envelope, FulfillmentEvent};
 use waybill::order_state::{Tracker, WmsRead, SALESFORCE_SOURCE};
 use waybill::ports::{WatermarkStore, WmsConnector, WmsRef, XrefStore};
-use waybill_simulators::logiwa::{LogiwaSeed, ShipLine, ShipPackage, ShipRequest};
+use waybill_simulators::logiwa::{LogiwaSeed, ShipRequest};
 use waybill_simulators::{FaultRule, LogiwaConfig as SimConfig, LogiwaSim, LogiwaState, RunningSim};
 use wms_webhook::sweep::{SweepConfig, SweepPorts};
 use wms_webhook::{App, Config, Ports};
@@ -121,23 +121,7 @@ async fn create(h: &Harness, n: u32, link: bool) -> (SalesforceId, WmsRef) {
 fn ship(h: &Harness, code: &str, tracking: &str, partial: bool) {
     h.sim
         .state()
-        .ship(
-            code,
-            None,
-            ShipRequest {
-                packages: Some(vec![ShipPackage {
-                    tracking_number: Some(tracking.to_owned()),
-                    weight: None,
-                    lines: vec![ShipLine {
-                        sku: "SKU-1".into(),
-                        quantity: 1,
-                    }],
-                }]),
-                carrier_name: Some("UPS".into()),
-                shipping_option_name: Some("Ground".into()),
-                partial,
-            },
-        )
+        .ship(code, None, ShipRequest::one_package(tracking, "SKU-1", 1, partial))
         .expect("shipped");
 }
 

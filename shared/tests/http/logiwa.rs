@@ -267,23 +267,7 @@ async fn an_unshipped_order_has_no_shipments_and_an_unknown_one_is_not_found() {
 
 fn ship_one(lw: &Lw, code: &str, tracking: &str) {
     lw.state()
-        .ship(
-            code,
-            None,
-            ShipRequest {
-                packages: Some(vec![ShipPackage {
-                    tracking_number: Some(tracking.to_owned()),
-                    weight: None,
-                    lines: vec![ShipLine {
-                        sku: "SKU-1".into(),
-                        quantity: 1,
-                    }],
-                }]),
-                carrier_name: Some("UPS".into()),
-                shipping_option_name: Some("Ground".into()),
-                partial: false,
-            },
-        )
+        .ship(code, None, ShipRequest::one_package(tracking, "SKU-1", 1, false))
         .expect("shipped");
 }
 

@@ -538,6 +538,26 @@ pub struct ShipRequest {
     pub partial: bool,
 }
 
+impl ShipRequest {
+    /// One UPS Ground package with `tracking`, holding `quantity` of `sku` (`partial`: the order is not
+    /// complete with it). A test helper: the admin route takes any `ShipRequest`.
+    pub fn one_package(tracking: &str, sku: &str, quantity: i32, partial: bool) -> Self {
+        Self {
+            packages: Some(vec![ShipPackage {
+                tracking_number: Some(tracking.to_owned()),
+                weight: None,
+                lines: vec![ShipLine {
+                    sku: sku.to_owned(),
+                    quantity,
+                }],
+            }]),
+            carrier_name: Some("UPS".into()),
+            shipping_option_name: Some("Ground".into()),
+            partial,
+        }
+    }
+}
+
 /// Why an admin action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
