@@ -27,7 +27,7 @@ pub fn build(env: &Env, aws: &Aws) -> Result<App, ConfigError> {
             xref: state.clone(),
             order_state: state.clone(),
             mappings: wiring::mappings(state, env)?,
-            parser: std::sync::Arc::new(waybill::adapters::salesforce::inbound::FlowCallout),
+            parser: waybill::adapters::order_source_parser(),
         },
     })
 }

@@ -16,3 +16,9 @@ pub fn inbound_parsers() -> crate::registry::Registry<dyn crate::ports::InboundP
     let logiwa: std::sync::Arc<dyn crate::ports::InboundParser> = std::sync::Arc::new(logiwa::webhook::LogiwaInbound);
     crate::registry::Registry::new().with(logiwa)
 }
+
+/// The parser of the order source's inbound forms (Salesforce Order Management's Flow callouts and
+/// forwarded platform events): the one place a Salesforce shape adds its own.
+pub fn order_source_parser() -> std::sync::Arc<dyn crate::ports::OrderSourceParser> {
+    std::sync::Arc::new(salesforce::inbound::FlowCallout)
+}
