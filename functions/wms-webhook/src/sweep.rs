@@ -81,7 +81,7 @@ pub struct SystemSweep {
     pub deferred: usize,
     /// Why the listing could not be trusted to be whole, if it could not.
     pub incomplete: Option<String>,
-    /// Whether the watermark was stored (at `to`, or at the oldest change not handed on).
+    /// Whether the watermark moved forward (to `to`, or to the oldest change not handed on).
     pub advanced: bool,
     /// Where the watermark was stored (RFC 3339), when it was.
     pub mark: Option<String>,
@@ -240,10 +240,13 @@ impl crate::App {
         if out.incomplete.is_none() {
             let mark = next_mark(window.to, pending);
             match ports.watermarks.advance(&stream, mark).await {
-                Ok(_) => {
+                Ok(waybill::ports::Advance::Moved) => {
                     out.advanced = true;
                     out.mark = Some(rfc3339(mark));
                 }
+                // A mark at or behind the stored one (an older change was left behind this time, or a
+                // concurrent sweep got further): the watermark stays where it is.
+                Ok(waybill::ports::Advance::NotForward { .. }) => {}
                 Err(e) => {
                     warn!(system = %system, error.code = e.code(), error.message = %chain(&e), "sweep watermark not stored; the next sweep reads the window again");
                 }
