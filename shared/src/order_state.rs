@@ -16,6 +16,19 @@ use crate::ports::{IgnoredObservation, LastError, OrderState, OrderStateStore, S
 /// How often a lost race is retried before giving up (as a transient store error).
 const MAX_ATTEMPTS: u32 = 8;
 
+/// Keeps the latest read on the state; true when anything moved.
+fn record_read(st: &mut OrderState, read: WmsRead) -> bool {
+    let newer = st.wms_read_at.is_none_or(|r| r < read.started);
+    if newer {
+        st.wms_read_at = Some(read.started);
+    }
+    let seen = read.changed_at.filter(|c| st.wms_changed_seen.is_none_or(|s| s < *c));
+    if seen.is_some() {
+        st.wms_changed_seen = seen;
+    }
+    newer || seen.is_some()
+}
+
 /// The source system of the orders waybill sends to a WMS (the order state's key), as every function
 /// names it.
 pub const SALESFORCE_SOURCE: &str = "salesforce";
@@ -132,9 +145,10 @@ impl<'a> Tracker<'a> {
         Ok(verdict)
     }
 
-    /// Records a successful write-back: the stage it saw, when its read of the WMS began, and the WMS's
-    /// change stamp of the order version it read (both kept at the latest), so a later event received
-    /// before that moment, or a listed change stamped no later, is known to be written already.
+    /// Records a successful write-back: the stage it saw and, when given, its read of the WMS (see
+    /// [`Tracker::read_done`]). A write-back that still has a status to write passes `None` and records
+    /// the read once that write succeeded: a read recorded before would tell the sweep and later events
+    /// that everything is in Salesforce while the status is not.
     ///
     /// # Errors
     /// The store's errors.
@@ -144,23 +158,28 @@ impl<'a> Tracker<'a> {
         stage: Stage,
         at: OffsetDateTime,
         reporter: &str,
-        read: WmsRead,
+        read: Option<WmsRead>,
     ) -> Result<Verdict, StoreError> {
         let (_, verdict) = self
             .update(source_id, |st| {
-                let newer = st.wms_read_at.is_none_or(|r| r < read.started);
-                if newer {
-                    st.wms_read_at = Some(read.started);
-                }
-                let seen = read.changed_at.filter(|c| st.wms_changed_seen.is_none_or(|s| s < *c));
-                if seen.is_some() {
-                    st.wms_changed_seen = seen;
-                }
+                let read_moved = read.is_some_and(|r| record_read(st, r));
                 let (staged, verdict) = apply(st, stage, at, reporter);
-                (newer || seen.is_some() || staged, verdict)
+                (read_moved || staged, verdict)
             })
             .await?;
         Ok(verdict)
+    }
+
+    /// Records that everything a write-back read of the WMS showed is in Salesforce: when the read began
+    /// and the WMS's change stamp of the version it returned (both kept at the latest), so a later event
+    /// received before that moment, or a listed change stamped no later, is known to be written already.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn read_done(&self, source_id: &str, read: WmsRead) -> Result<(), StoreError> {
+        self.update(source_id, |st| (record_read(st, read), ()))
+            .await
+            .map(|_| ())
     }
 
     /// Records the WMS order (once known) on the state.

@@ -469,10 +469,10 @@ async fn a_notification_whose_order_another_invocation_holds_is_acknowledged_onl
             waybill::lifecycle::Stage::Shipped,
             now,
             "logiwa",
-            waybill::order_state::WmsRead {
+            Some(waybill::order_state::WmsRead {
                 started: now,
                 changed_at: None,
-            },
+            }),
         )
         .await
         .expect("state");

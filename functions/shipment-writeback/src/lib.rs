@@ -579,6 +579,8 @@ impl App {
         let mut by_key: HashMap<String, usize> = HashMap::new();
         // What each record says about its order's progress, and what Salesforce shows now.
         let mut progress: Vec<Progress> = Vec::new();
+        let message_orders: Vec<(String, SalesforceId)> =
+            ok.iter().map(|r| (r.message_id.clone(), r.fo_id.clone())).collect();
         for r in ok {
             let order = match graphs.get(&r.fo_id) {
                 None => {
@@ -679,10 +681,22 @@ impl App {
         // One observation per order and batch: every event about an order in this batch read the same
         // WMS truth, so they report the same stage.
         let mut observed: HashMap<SalesforceId, Verdict> = HashMap::new();
+        // Orders whose read is recorded only once their status write succeeded (see `written_back`).
+        let mut reads_after_status: HashMap<SalesforceId, WmsRead> = HashMap::new();
         for p in progress {
             if !matches!(results.get(&p.message_id), Some(Ok(()))) {
                 continue;
             }
+            let read = WmsRead {
+                started: read_started,
+                changed_at: p.changed_at,
+            };
+            let status_may_follow = p.stage == Stage::Shipped
+                && self
+                    .config
+                    .status_on_shipped
+                    .as_deref()
+                    .is_some_and(|target| may_write(table, &p.current_status, Stage::Shipped, target));
             let verdict = match observed.get(&p.fo_id) {
                 Some(v) => *v,
                 None => match tracker
@@ -691,15 +705,15 @@ impl App {
                         p.stage,
                         p.at,
                         p.system.as_str(),
-                        WmsRead {
-                            started: read_started,
-                            changed_at: p.changed_at,
-                        },
+                        (!status_may_follow).then_some(read),
                     )
                     .await
                 {
                     Ok(v) => {
                         observed.insert(p.fo_id.clone(), v);
+                        if status_may_follow {
+                            reads_after_status.insert(p.fo_id.clone(), read);
+                        }
                         v
                     }
                     Err(e) => {
@@ -741,6 +755,21 @@ impl App {
                         results.insert(msg.clone(), Err(WritebackError::Salesforce(e.for_each_record())));
                     }
                 }
+            }
+        }
+        // 6. Now that the statuses are written, record the reads of the orders that waited for them, where
+        // every event about the order in this batch succeeded. A failed one is retried and reads again.
+        for (fo_id, read) in reads_after_status {
+            let all_ok = message_orders
+                .iter()
+                .filter(|(_, id)| *id == fo_id)
+                .all(|(msg, _)| matches!(results.get(msg), Some(Ok(()))));
+            if !all_ok {
+                continue;
+            }
+            if let Err(e) = tracker.read_done(fo_id.as_str(), read).await {
+                // Only an optimisation is lost: later events about this version read the WMS again.
+                warn!(sf_id = %fo_id, error.message = %chain(&e), "write-back read not recorded; later events read again");
             }
         }
         info!(

@@ -286,6 +286,37 @@ async fn an_event_naming_a_wms_version_already_written_back_is_acknowledged_with
 }
 
 #[tokio::test]
+async fn a_sweep_event_whose_status_write_failed_writes_the_status_when_it_comes_back() {
+    // Given a shipped order, and Salesforce refusing every status update for now
+    let h = harness().await;
+    let r = create_in_logiwa(&h, true).await;
+    ship(&h, &r.code);
+    let stamp = h.wms.shipments(&r).await.expect("read").changed_at.expect("stamped");
+    let rule = h.sf.state().add_fault(
+        FaultRule::status(503)
+            .method("PATCH")
+            .body_contains(r#""FulfillmentOrder""#),
+    );
+    // When the sweep's event is processed, it fails (the Shipment is written, the status is not)
+    let first = run(&h, vec![sweep_event_for(&r, 1, stamp)]).await;
+    assert_ne!(first["batchItemFailures"], json!([]), "{first}");
+    assert_ne!(
+        h.sf.state().record("FulfillmentOrder", h.fo_id.as_str()).expect("fo")["Status"],
+        "Fulfilled"
+    );
+    // Then, when it comes back with Salesforce answering again, the status is written: the failed try
+    // did not record this version as written back
+    h.sf.state().remove_fault(rule);
+    let again = run(&h, vec![sweep_event_for(&r, 1, stamp)]).await;
+    assert_eq!(again["batchItemFailures"], json!([]), "{again}");
+    assert_eq!(
+        h.sf.state().record("FulfillmentOrder", h.fo_id.as_str()).expect("fo")["Status"],
+        "Fulfilled"
+    );
+    assert_eq!(shipments_for(&h).len(), 1);
+}
+
+#[tokio::test]
 async fn a_salesforce_5xx_that_committed_is_retried_and_leaves_one_shipment() {
     let h = harness().await;
     let r = create_in_logiwa(&h, true).await;

@@ -173,10 +173,10 @@ async fn a_shipped_change_a_write_back_already_read_is_left_alone_but_the_next_c
             waybill::lifecycle::Stage::PartiallyShipped,
             now,
             "logiwa",
-            WmsRead {
+            Some(WmsRead {
                 started: now,
                 changed_at: read.changed_at,
-            },
+            }),
         )
         .await
         .expect("state");
@@ -268,7 +268,10 @@ async fn a_listing_cut_short_enqueues_what_it_saw_but_keeps_the_watermark() {
     assert_eq!(report["systems"][0]["advanced"], false);
     assert_eq!(h.watermarks.get(STREAM).await.expect("get"), None);
     let seen = enqueued(&h).len();
-    assert!(seen < 3, "{report}");
+    assert!(
+        (1..3).contains(&seen),
+        "what the short listing showed goes out at once: {report}"
+    );
     // And the next whole sweep enqueues the rest, none twice
     h.sim.state().remove_fault(rule);
     fire(&h).await.expect("sweep");
