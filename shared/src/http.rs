@@ -174,7 +174,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
 pub fn inbound_error(e: &crate::ports::InboundError) -> ApiError {
     use crate::ports::InboundError;
     match e {
-        InboundError::Malformed { .. } => ApiError::bad_request("MALFORMED_JSON", "body", e.to_string()),
+        InboundError::Malformed { message } => ApiError::bad_request("MALFORMED_JSON", "body", message.clone()),
         InboundError::Invalid { field, message } => ApiError::bad_request("INVALID_FIELD", field, message.clone()),
         InboundError::Unsupported { what, message } => {
             let code = match what.as_str() {

@@ -1327,6 +1327,8 @@ pub struct OrderChanges {
     pub orders: Vec<ChangedOrder>,
     /// Whether the listing was read whole. An incomplete listing may have missed orders.
     pub completeness: Completeness,
+    /// Rows that did not read as orders (skipped; none of them can be one waybill created).
+    pub unreadable: usize,
 }
 
 /// One order a WMS changed.

@@ -79,6 +79,8 @@ pub struct SystemSweep {
     /// Orders left for the next sweep because this one's deadline was near (the watermark stops at the
     /// oldest).
     pub deferred: usize,
+    /// Listing rows that did not read as orders (skipped by the connector).
+    pub unreadable: usize,
     /// Why the listing could not be trusted to be whole, if it could not.
     pub incomplete: Option<String>,
     /// Whether the watermark moved forward (to `to`, or to the oldest change not handed on).
@@ -180,8 +182,8 @@ impl crate::App {
         };
         let first = time::Duration::try_from(cfg.first_lookback).unwrap_or(time::Duration::DAY);
         let grace = time::Duration::try_from(cfg.grace).unwrap_or(time::Duration::ZERO);
-        let end = now - grace;
-        let window = ChangeWindow::after(mark.unwrap_or(end - first), end, cfg.overlap);
+        let end = now.checked_sub(grace).unwrap_or(now);
+        let window = ChangeWindow::after(mark.unwrap_or(end.checked_sub(first).unwrap_or(end)), end, cfg.overlap);
         out.from = rfc3339(window.from);
         out.to = rfc3339(window.to);
         let changes = match wms.order_changes(&window).await {
@@ -197,6 +199,7 @@ impl crate::App {
             }
         };
         out.changed = changes.orders.len();
+        out.unreadable = changes.unreadable;
         // Oldest first, so a sweep cut short by its deadline has handed on a prefix, and the watermark
         // can move to where it stopped.
         let mut orders = changes.orders;
@@ -262,6 +265,7 @@ impl crate::App {
             duplicates = out.duplicates,
             failed = out.failed,
             deferred = out.deferred,
+            unreadable = out.unreadable,
             incomplete = out.incomplete.as_deref().unwrap_or(""),
             advanced = out.advanced,
             "order sweep"

@@ -704,7 +704,8 @@ impl WmsConnector for Logiwa {
     /// window are read and rows are kept by their own `updatedDateTime`. The list's sort order is not
     /// documented and its rows change while it is read, so a row seen twice makes the read incomplete
     /// (an order that moved past the reader may have pushed an unread one back across a page boundary),
-    /// as does a row without a readable `updatedDateTime` (kept, stamped with the window's end).
+    /// as does a row without a readable `updatedDateTime` (kept, stamped with the window's end). Rows that
+    /// do not read as orders are skipped and counted.
     #[tracing::instrument(skip_all, fields(system = SYSTEM))]
     async fn order_changes(&self, window: &ChangeWindow) -> Result<Option<OrderChanges>, WmsError> {
         let account = self.account().await?;
@@ -716,6 +717,7 @@ impl WmsConnector for Logiwa {
         let mut paging = Paging::new(ListKind::Changing, size);
         let mut seen = std::collections::HashSet::new();
         let mut orders = Vec::new();
+        let mut unreadable = 0usize;
         for index in 0.. {
             let page = self
                 .page("shipmentorder/list", "/v3.1/ShipmentOrder/list", index, size, &query)
@@ -727,20 +729,45 @@ impl WmsConnector for Logiwa {
             });
             let (rows, mut repeated) = (page.data.len(), 0);
             for row in page.data {
-                let row: OrderRow = serde_json::from_value(row).map_err(|e| decode(format!("order row: {e}")))?;
+                // A row that does not read as an order (or has no usable identifier) cannot be one waybill
+                // created, whose rows the write-back reads the same way: it is skipped and counted, not
+                // allowed to fail every sweep while it stays in the filter.
+                let row: OrderRow = match serde_json::from_value(row) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(system = SYSTEM, error.message = %e, "unreadable shipment order row skipped");
+                        unreadable += 1;
+                        continue;
+                    }
+                };
                 if !seen.insert(row.identifier.to_ascii_lowercase()) {
                     repeated += 1;
                     continue;
                 }
+                let Ok(id) = WmsOrderId::parse(&row.identifier) else {
+                    tracing::warn!(
+                        system = SYSTEM,
+                        "shipment order row with an unusable identifier skipped"
+                    );
+                    unreadable += 1;
+                    continue;
+                };
+                // An offset-less stamp is read as UTC but may be in the tenant's zone (undocumented): it
+                // is kept when any offset from −14 h to +14 h would put it in the window, so a tenant
+                // west of UTC does not have every change look hours old and fall out.
+                let slack = if row.changed_at_has_offset() {
+                    time::Duration::ZERO
+                } else {
+                    time::Duration::hours(14)
+                };
                 let changed_at = match row.changed_at() {
-                    Some(at) if !window.contains(at) => continue,
+                    Some(at) if at < window.from - slack || at > window.to + slack => continue,
                     Some(at) => at,
                     None => {
                         paging.fail(format!("page {index} has an order without a readable updatedDateTime"));
                         window.to
                     }
                 };
-                let id = WmsOrderId::parse(&row.identifier).map_err(|e| decode(e.to_string()))?;
                 orders.push(ChangedOrder {
                     // A row whose shipments cannot be read counts as shipped: the write-back then meets
                     // the same problem and parks it with its reason, rather than the sweep hiding it.
@@ -762,7 +789,11 @@ impl WmsConnector for Logiwa {
         if let crate::ports::Completeness::Incomplete { reason } = &completeness {
             tracing::warn!(system = SYSTEM, reason = %reason, "shipment order listing is not whole");
         }
-        Ok(Some(OrderChanges { orders, completeness }))
+        Ok(Some(OrderChanges {
+            orders,
+            completeness,
+            unreadable,
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(system = SYSTEM))]

@@ -324,6 +324,46 @@ async fn the_order_listing_names_the_orders_changed_in_a_window_and_whether_they
 }
 
 #[tokio::test]
+async fn an_offset_less_stamp_hours_off_is_kept_and_an_unreadable_row_is_skipped_not_fatal() {
+    // Given a listing with an offset-less stamp 5 hours behind the window (a tenant west of UTC, as the
+    // spec does not say which zone such stamps are in), a row that does not read as an order, and one
+    // stamped in UTC inside the window
+    let lw = logiwa().await;
+    let window = ChangeWindow {
+        from: time::macros::datetime!(2026-11-23 12:00 UTC),
+        to: time::macros::datetime!(2026-11-23 12:05 UTC),
+    };
+    let rows = serde_json::json!({"totalCount": 4, "data": [
+        {"identifier": "7c0e4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c", "code": "FO-0000001",
+         "updatedDateTime": "2026-11-23T07:02:00.000", "shipmentOrderStatusName": "Shipped"},
+        {"identifier": null, "code": "FO-FOREIGN"},
+        {"identifier": "8d1f5c2b-3e4a-4f6b-9c7d-0e1f2a3b4c5d", "code": "FO-0000002",
+         "updatedDateTime": "2026-11-23T12:03:00.000Z"},
+        {"identifier": "9e2a6d3c-4f5b-4a7c-8d8e-1f2a3b4c5d6e", "code": "FO-0000003",
+         "updatedDateTime": "2026-11-22T12:03:00.000Z"}
+    ]});
+    lw.state().add_fault(
+        FaultRule::status(200)
+            .path_contains("/ShipmentOrder/list")
+            .with_body(rows),
+    );
+    // When the changes in the window are listed
+    let changes = lw
+        .client
+        .order_changes(&window)
+        .await
+        .expect("read")
+        .expect("supported");
+    // Then the offset-less row is kept, the stamped one outside the window is not, and the unreadable
+    // row is counted rather than failing the listing
+    let mut codes: Vec<&str> = changes.orders.iter().map(|c| c.order.code.as_str()).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, vec!["FO-0000001", "FO-0000002"]);
+    assert_eq!(changes.unreadable, 1);
+    assert_eq!(changes.completeness, Completeness::Complete);
+}
+
+#[tokio::test]
 async fn the_order_listing_asks_for_whole_days_around_the_window() {
     // Given a window of a few minutes
     let lw = logiwa().await;

@@ -294,6 +294,14 @@ impl OrderRow {
     pub(crate) fn changed_at(&self) -> Option<OffsetDateTime> {
         self.updated_date_time.as_deref().and_then(parse_logiwa_datetime)
     }
+
+    /// Whether `updatedDateTime` names its offset. The spec does not say in which zone an offset-less
+    /// stamp is; it is read as UTC, which may be hours off.
+    pub(crate) fn changed_at_has_offset(&self) -> bool {
+        self.updated_date_time
+            .as_deref()
+            .is_some_and(|s| OffsetDateTime::parse(s.trim(), &Rfc3339).is_ok())
+    }
 }
 
 fn s<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
