@@ -145,10 +145,12 @@ impl<'a> Tracker<'a> {
         Ok(verdict)
     }
 
-    /// Records a successful write-back: the stage it saw and, when given, its read of the WMS (see
-    /// [`Tracker::read_done`]). A write-back that still has a status to write passes `None` and records
-    /// the read once that write succeeded: a read recorded before would tell the sweep and later events
-    /// that everything is in Salesforce while the status is not.
+    /// Records a successful write-back: the stage it saw and, when given, its read of the WMS: when the
+    /// read began and the WMS's change stamp of the version it returned (both kept at the latest), so a
+    /// later event received before that moment, or a listed change stamped no later, is known to be
+    /// written already. A write-back with a status still to write decides with [`Tracker::verdict`] and
+    /// calls this once that write succeeded: a read recorded before would tell the sweep and later
+    /// events that everything is in Salesforce while the status is not.
     ///
     /// # Errors
     /// The store's errors.
@@ -170,16 +172,22 @@ impl<'a> Tracker<'a> {
         Ok(verdict)
     }
 
-    /// Records that everything a write-back read of the WMS showed is in Salesforce: when the read began
-    /// and the WMS's change stamp of the version it returned (both kept at the latest), so a later event
-    /// received before that moment, or a listed change stamped no later, is known to be written already.
+    /// What [`Tracker::written_back`] would decide for this observation, without writing anything (one
+    /// read): a writer that must write Salesforce first, and holds the order's lease, decides with this
+    /// and records the observation with its read once that write succeeded.
     ///
     /// # Errors
     /// The store's errors.
-    pub async fn read_done(&self, source_id: &str, read: WmsRead) -> Result<(), StoreError> {
-        self.update(source_id, |st| (record_read(st, read), ()))
-            .await
-            .map(|_| ())
+    pub async fn verdict(&self, source_id: &str, stage: Stage, at: OffsetDateTime) -> Result<Verdict, StoreError> {
+        let current = self.get(source_id).await?;
+        Ok(decide(
+            current
+                .as_ref()
+                .and_then(|st| st.stage.as_ref())
+                .map(|e| (e.stage, e.at)),
+            stage,
+            at,
+        ))
     }
 
     /// Records the WMS order (once known) on the state.

@@ -681,8 +681,10 @@ impl App {
         // One observation per order and batch: every event about an order in this batch read the same
         // WMS truth, so they report the same stage.
         let mut observed: HashMap<SalesforceId, Verdict> = HashMap::new();
-        // Orders whose read is recorded only once their status write succeeded (see `written_back`).
-        let mut reads_after_status: HashMap<SalesforceId, WmsRead> = HashMap::new();
+        // Orders whose observation and read are recorded only once their status write succeeded (see
+        // `written_back`): decided now from one read of the state, written after step 5.
+        let mut after_status: HashMap<SalesforceId, (Stage, time::OffsetDateTime, &'static str, WmsRead)> =
+            HashMap::new();
         for p in progress {
             if !matches!(results.get(&p.message_id), Some(Ok(()))) {
                 continue;
@@ -697,22 +699,20 @@ impl App {
                     .status_on_shipped
                     .as_deref()
                     .is_some_and(|target| may_write(table, &p.current_status, Stage::Shipped, target));
+            let decided = if status_may_follow {
+                tracker.verdict(p.fo_id.as_str(), p.stage, p.at).await
+            } else {
+                tracker
+                    .written_back(p.fo_id.as_str(), p.stage, p.at, p.system.as_str(), Some(read))
+                    .await
+            };
             let verdict = match observed.get(&p.fo_id) {
                 Some(v) => *v,
-                None => match tracker
-                    .written_back(
-                        p.fo_id.as_str(),
-                        p.stage,
-                        p.at,
-                        p.system.as_str(),
-                        (!status_may_follow).then_some(read),
-                    )
-                    .await
-                {
+                None => match decided {
                     Ok(v) => {
                         observed.insert(p.fo_id.clone(), v);
                         if status_may_follow {
-                            reads_after_status.insert(p.fo_id.clone(), read);
+                            after_status.insert(p.fo_id.clone(), (p.stage, p.at, p.system.as_str(), read));
                         }
                         v
                     }
@@ -757,19 +757,29 @@ impl App {
                 }
             }
         }
-        // 6. Now that the statuses are written, record the reads of the orders that waited for them, where
-        // every event about the order in this batch succeeded. A failed one is retried and reads again.
-        for (fo_id, read) in reads_after_status {
-            let all_ok = message_orders
+        // 6. Now that the statuses are written, record the observation and read of the orders that waited
+        // for them, where every event about the order in this batch succeeded (a failed one is retried and
+        // reads again). The lease kept other writers out since the verdict was read.
+        for (fo_id, (stage, at, reporter, read)) in after_status {
+            let mine: Vec<&String> = message_orders
                 .iter()
                 .filter(|(_, id)| *id == fo_id)
-                .all(|(msg, _)| matches!(results.get(msg), Some(Ok(()))));
-            if !all_ok {
+                .map(|(msg, _)| msg)
+                .collect();
+            if !mine.iter().all(|msg| matches!(results.get(*msg), Some(Ok(())))) {
                 continue;
             }
-            if let Err(e) = tracker.read_done(fo_id.as_str(), read).await {
-                // Only an optimisation is lost: later events about this version read the WMS again.
-                warn!(sf_id = %fo_id, error.message = %chain(&e), "write-back read not recorded; later events read again");
+            if let Err(e) = tracker
+                .written_back(fo_id.as_str(), stage, at, reporter, Some(read))
+                .await
+            {
+                warn!(sf_id = %fo_id, error.message = %chain(&e), "order state not recorded; the event is retried");
+                for msg in mine {
+                    results.insert(
+                        msg.clone(),
+                        Err(WritebackError::Store(StoreError::Unavailable(chain(&e).into()))),
+                    );
+                }
             }
         }
         info!(
