@@ -7,16 +7,6 @@ use waybill_simulators::FaultRule;
 
 use crate::support::{self, esm, wait_in_logiwa, wait_status, TICK, WAIT};
 
-async fn ship(stack: &waybill_e2e::Stack, number: &str) {
-    let url = format!(
-        "{}/__sim/logiwa/shipmentorders/{number}/ship",
-        stack.logiwa().base_url()
-    );
-    waybill_e2e::vendors::admin_post(stack.http(), &url, &json!({}))
-        .await
-        .expect("ship");
-}
-
 async fn drained(stack: &waybill_e2e::Stack) {
     wait_until(WAIT, TICK, "both queues drain", || async {
         let a = support::queue_counts(stack, "OrdersQueue").await;
@@ -55,7 +45,7 @@ async fn a_second_callout_after_the_order_shipped_leaves_it_fulfilled() {
     );
     wait_in_logiwa(&stack, &order.number).await;
     wait_status(&stack, &order.id, "Assigned").await;
-    ship(&stack, &order.number).await;
+    support::ship(&stack, &order.number).await;
     wait_status(&stack, &order.id, "Fulfilled").await;
     // When a second callout with a new eventId arrives
     assert_eq!(
@@ -124,7 +114,7 @@ async fn the_orders_consumer_and_the_writeback_racing_on_one_order_never_regress
     })
     .await
     .expect("fault fired");
-    ship(&stack, &order.number).await;
+    support::ship(&stack, &order.number).await;
     wait_status(&stack, &order.id, "Fulfilled").await;
     drained(&stack).await;
     // Then the order ends Fulfilled, with no Assigned written after Fulfilled

@@ -140,6 +140,32 @@ pub async fn wait_status(stack: &Stack, id: &str, status: &str) {
     .expect("status reached");
 }
 
+/// Ships the whole order in the Logiwa simulator (its admin route; Logiwa posts its webhooks if subscribed).
+pub async fn ship(stack: &Stack, number: &str) {
+    let url = format!(
+        "{}/__sim/logiwa/shipmentorders/{number}/ship",
+        stack.logiwa().base_url()
+    );
+    waybill_e2e::vendors::admin_post(stack.http(), &url, &serde_json::json!({}))
+        .await
+        .expect("ship");
+}
+
+/// Waits until a queue holds nothing, visible or in flight.
+pub async fn wait_drained(stack: &Stack, logical_id: &str) {
+    waybill_e2e::wait_until(WAIT, TICK, &format!("{logical_id} drains"), || async {
+        Ok((queue_counts(stack, logical_id).await == (0, 0)).then_some(()))
+    })
+    .await
+    .expect("drained");
+}
+
+/// The FulfillmentOrder's Shipments as Salesforce lists them (vendor API).
+pub async fn shipments_of(stack: &Stack, fo_id: &str) -> Vec<serde_json::Value> {
+    let soql = format!("SELECT Id, TrackingNumber FROM Shipment WHERE FulfillmentOrderId = '{fo_id}'");
+    stack.sf_rest().query(&soql).await.expect("query")
+}
+
 /// The event source mapping that reads a queue.
 pub fn esm<'a>(stack: &'a Stack, queue: &str) -> &'a waybill_e2e::esm::EventSourceMapping {
     stack

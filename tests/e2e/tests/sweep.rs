@@ -1,10 +1,9 @@
 //! The order sweep end to end: when Logiwa delivers none of its webhooks, the scheduled sweep still
 //! brings a shipment to Salesforce, once, and a sweep after the write-back leaves the order alone.
 
-use serde_json::json;
-use waybill_e2e::{wait_until, StackOptions};
+use waybill_e2e::StackOptions;
 
-use crate::support::{self, wait_in_logiwa, wait_status, TICK, WAIT};
+use crate::support::{self, wait_in_logiwa, wait_status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shipment_whose_webhooks_never_arrive_reaches_salesforce_through_the_scheduled_sweep() {
@@ -28,14 +27,7 @@ async fn a_shipment_whose_webhooks_never_arrive_reaches_salesforce_through_the_s
     wait_in_logiwa(&stack, &order.number).await;
     wait_status(&stack, &order.id, "Assigned").await;
     // And the warehouse ships it, with no webhook to tell us
-    let url = format!(
-        "{}/__sim/logiwa/shipmentorders/{}/ship",
-        stack.logiwa().base_url(),
-        order.number
-    );
-    waybill_e2e::vendors::admin_post(stack.http(), &url, &json!({}))
-        .await
-        .expect("ship");
+    support::ship(&stack, &order.number).await;
     assert!(
         stack.logiwa().state().webhook_deliveries().is_empty(),
         "no subscription, so Logiwa posts nothing"
@@ -47,16 +39,8 @@ async fn a_shipment_whose_webhooks_never_arrive_reaches_salesforce_through_the_s
     // Then it enqueued the order, and the write-back made it Fulfilled with one Shipment
     assert_eq!(first["systems"][0]["enqueued"], 1, "{first}");
     wait_status(&stack, &order.id, "Fulfilled").await;
-    wait_until(WAIT, TICK, "the fulfillment-events queue drains", || async {
-        Ok((support::queue_counts(&stack, "FulfillmentEventsQueue").await == (0, 0)).then_some(()))
-    })
-    .await
-    .expect("drained");
-    let soql = format!(
-        "SELECT Id, TrackingNumber FROM Shipment WHERE FulfillmentOrderId = '{}'",
-        order.id
-    );
-    assert_eq!(stack.sf_rest().query(&soql).await.expect("query").len(), 1);
+    support::wait_drained(&stack, "FulfillmentEventsQueue").await;
+    assert_eq!(support::shipments_of(&stack, &order.id).await.len(), 1);
 
     // And a later sweep, whose window overlaps the first, knows from the order's state (in DynamoDB)
     // that the write-back read this change, and enqueues nothing

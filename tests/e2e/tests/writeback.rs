@@ -1,10 +1,10 @@
 //! Salesforce failing after committing a Shipment upsert: the retry must update, not duplicate.
 
 use serde_json::Value;
-use waybill_e2e::{wait_until, StackOptions};
+use waybill_e2e::StackOptions;
 use waybill_simulators::FaultRule;
 
-use crate::support::{self, wait_in_logiwa, wait_status, TICK, WAIT};
+use crate::support::{self, wait_in_logiwa, wait_status};
 
 /// Ships one order while Salesforce commits-then-fails the next Shipment upsert; returns the order's
 /// Shipments (vendor query) and the fulfillment-events DLQ counts once everything has settled.
@@ -39,14 +39,7 @@ async fn ship_through_a_commit_then_fail(topics: Vec<&'static str>) -> (Vec<Valu
     );
 
     // When the warehouse ships it
-    let url = format!(
-        "{}/__sim/logiwa/shipmentorders/{}/ship",
-        stack.logiwa().base_url(),
-        order.number
-    );
-    waybill_e2e::vendors::admin_post(stack.http(), &url, &serde_json::json!({}))
-        .await
-        .expect("ship");
+    support::ship(&stack, &order.number).await;
 
     // Then the FulfillmentOrder ends Fulfilled, and the fault fired
     wait_status(&stack, &order.id, "Fulfilled").await;
@@ -55,16 +48,8 @@ async fn ship_through_a_commit_then_fail(topics: Vec<&'static str>) -> (Vec<Valu
         "the commit-then-fail rule was not used: {:?}",
         sf.faults()
     );
-    wait_until(WAIT, TICK, "the fulfillment-events queue drains", || async {
-        Ok((support::queue_counts(&stack, "FulfillmentEventsQueue").await == (0, 0)).then_some(()))
-    })
-    .await
-    .expect("drained");
-    let soql = format!(
-        "SELECT Id, TrackingNumber FROM Shipment WHERE FulfillmentOrderId = '{}'",
-        order.id
-    );
-    let shipments = stack.sf_rest().query(&soql).await.expect("query");
+    support::wait_drained(&stack, "FulfillmentEventsQueue").await;
+    let shipments = support::shipments_of(&stack, &order.id).await;
     let dlq = support::queue_counts(&stack, "FulfillmentEventsDLQ").await;
     stack.shutdown().await;
     (shipments, dlq)
