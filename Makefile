@@ -120,8 +120,8 @@ bench-init: venv ## Cold starts: the release bootstraps vs a bare lambda_runtime
 	cargo lambda build --release --target $(LAMBDA_TARGET) -p bench-echo
 	cargo run -p waybill-e2e --bin waybill-local -- bench-init --starts $(or $(STARTS),20)
 
-cost: venv ## Dollars per million orders from a counted local run (ORDERS=100), priced with infra/prices.json
-	cargo run -p waybill-e2e --bin waybill-local -- cost --orders $(or $(ORDERS),100) $(if $(VERBOSE),--verbose)
+cost: venv ## Dollars per million orders from a counted local run (ORDERS=100 arriving RATE=2 per second, RATE=0 a burst; PER_MONTH=1000000 spreads idle polling), priced with infra/prices.json
+	cargo run -p waybill-e2e --bin waybill-local -- cost --orders $(or $(ORDERS),100) --rate $(or $(RATE),2) --orders-per-month $(or $(PER_MONTH),1000000) $(if $(VERBOSE),--verbose)
 
 sam-build: venv ## sam build (rust-cargolambda) into .aws-sam/build, ENV=dev|prod
 	sam build --config-file $(SAMCONFIG) --config-env $(ENV)

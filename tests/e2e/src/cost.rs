@@ -57,6 +57,15 @@ const HARNESS_OPS: &[&str] = &[
     "CreateSecret",
 ];
 
+/// How Lambda polls an idle queue, per event source mapping (the AWS Lambda developer guide, "Configuring
+/// scaling behavior for SQS event source mappings": long polling until the queue is active; at low
+/// traffic five concurrent batches, and not the two-batch optimisation when `MaximumConcurrency` is set,
+/// as it is in the template). The wait of each long poll is not documented; 20 s is SQS's maximum, so
+/// this is the fewest idle receives Lambda could make.
+const IDLE_POLLERS_PER_MAPPING: f64 = 5.0;
+const LONG_POLL_SECONDS: f64 = 20.0;
+const SECONDS_PER_MONTH: f64 = 30.0 * 24.0 * 3600.0;
+
 /// One line of the bill, per million orders.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -83,10 +92,17 @@ pub struct Bill {
     pub empty_receives_per_order: f64,
     /// The price table's date.
     pub as_of: String,
+    /// Per function: invocations per order, average billed ms, memory MB (what the duration line is).
+    pub functions: Vec<(String, f64, f64, u32)>,
+    /// How the orders arrived (set by the caller: "at 2 per second", "in one burst").
+    pub arrival: String,
+    /// The monthly volume the idle polling is spread over.
+    pub orders_per_month: f64,
 }
 
-/// Prices what `stack` counted while `orders` orders went through.
-pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill {
+/// Prices what `stack` counted while `orders` orders went through, for a deployment that takes
+/// `orders_per_month` (Lambda's idle polling is a fixed monthly cost spread over them).
+pub fn bill(stack: &Stack, orders: usize, orders_per_month: f64, prices: &Prices, arm64: bool) -> Bill {
     let n = orders.max(1) as f64;
     let mut items = Vec::new();
     // One line of the bill: `quantity` counted in the run, at `price` dollars per unit.
@@ -101,9 +117,16 @@ pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill 
 
     // Lambda.
     let (mut invocations, mut gb_seconds) = (0u64, 0f64);
+    let mut functions = Vec::new();
     for f in stack.functions() {
         let inv = f.stats.invocations.load(Ordering::Relaxed);
         let ms = f.stats.billed_ms.load(Ordering::Relaxed);
+        functions.push((
+            f.spec.package.to_string(),
+            inv as f64 / n,
+            ms as f64 / inv.max(1) as f64,
+            f.spec.memory_mb,
+        ));
         invocations += inv;
         gb_seconds += ms as f64 / 1000.0 * f64::from(f.spec.memory_mb) / 1024.0;
     }
@@ -134,10 +157,21 @@ pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill 
         }
         total
     };
+    // The local pollers' empty receives (1 s long polls, 100 ms gathering inside a batching window) are
+    // the emulator's, not Lambda's: the requests that moved messages are counted, and Lambda's idle
+    // polling is priced from its documented behaviour instead.
     let sqs = sum("sqs");
     charge(
         "SQS requests",
-        sqs.billed_requests as f64,
+        sqs.billed_requests.saturating_sub(sqs.empty_receives) as f64,
+        "requests",
+        prices.sqs_requests_per_million / 1e6,
+    );
+    let mappings = stack.event_source_mappings().len() as f64;
+    let idle_per_month = mappings * IDLE_POLLERS_PER_MAPPING * SECONDS_PER_MONTH / LONG_POLL_SECONDS;
+    charge(
+        "SQS idle polling",
+        idle_per_month / orders_per_month.max(1.0) * n,
         "requests",
         prices.sqs_requests_per_million / 1e6,
     );
@@ -176,6 +210,9 @@ pub fn bill(stack: &Stack, orders: usize, prices: &Prices, arm64: bool) -> Bill 
         total,
         empty_receives_per_order: sqs.empty_receives as f64 / n,
         as_of: prices.as_of.clone(),
+        functions,
+        arrival: String::new(),
+        orders_per_month,
     }
 }
 
@@ -184,8 +221,8 @@ pub fn report(b: &Bill, prices: &Prices) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "cost: ${:.3} per million orders (from {} orders; {} prices of {})",
-        b.total, b.orders, prices.region, b.as_of
+        "cost: ${:.3} per million orders (from {} orders arriving {}; {} prices of {})",
+        b.total, b.orders, b.arrival, prices.region, b.as_of
     );
     for (i, item) in b.items.iter().take(3).enumerate() {
         let _ = writeln!(s, "  top {}: {:<22} ${:.4}", i + 1, item.name, item.dollars_per_million);
@@ -204,9 +241,16 @@ pub fn report(b: &Bill, prices: &Prices) -> String {
     }
     let _ = writeln!(
         s,
-        "  (SQS includes Lambda's polling: {:.2} empty receives per order in this run)",
+        "  (SQS idle polling: {IDLE_POLLERS_PER_MAPPING} pollers per queue mapping, {LONG_POLL_SECONDS} s long polls, over {:.0} orders a month;\n   the local pollers' {:.2} empty receives per order are not priced)",
+        b.orders_per_month,
         b.empty_receives_per_order
     );
+    for (name, inv, ms, mb) in &b.functions {
+        let _ = writeln!(
+            s,
+            "  lambda {name:<20} {inv:>6.2} invocations/order  {ms:>7.0} ms billed on average  {mb} MB"
+        );
+    }
     s
 }
 
@@ -215,18 +259,6 @@ pub fn operations(stack: &Stack, orders: usize) -> String {
     let n = orders.max(1) as f64;
     let counts: BTreeMap<(String, String), OpCount> = stack.aws_counts.snapshot();
     let mut s = String::new();
-    for f in stack.functions() {
-        let inv = f.stats.invocations.load(Ordering::Relaxed);
-        let ms = f.stats.billed_ms.load(Ordering::Relaxed);
-        let _ = writeln!(
-            s,
-            "  lambda          {:<22} {:>8.2} inv/order  {:>8.0} ms billed on average  {} MB",
-            f.spec.package,
-            inv as f64 / n,
-            ms as f64 / inv.max(1) as f64,
-            f.spec.memory_mb
-        );
-    }
     for ((service, op), c) in counts {
         let _ = writeln!(
             s,

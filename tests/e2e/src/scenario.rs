@@ -21,6 +21,9 @@ pub struct ScenarioOptions {
     pub duplicates: usize,
     /// Budget per waiting step.
     pub timeout: Duration,
+    /// Gap between one order's Salesforce webhook (and, later, its shipment) and the next: `None` sends
+    /// them all at once (a burst), `Some(gap)` at a steady rate, as orders arrive in production.
+    pub pace: Option<Duration>,
 }
 
 impl Default for ScenarioOptions {
@@ -29,6 +32,7 @@ impl Default for ScenarioOptions {
             orders: 20,
             duplicates: 1,
             timeout: Duration::from_secs(60),
+            pace: None,
         }
     }
 }
@@ -137,6 +141,7 @@ pub async fn run(stack: &Stack, opts: &ScenarioOptions) -> anyhow::Result<Outcom
     for round in 0..=opts.duplicates {
         for o in &orders {
             let event_id = format!("evt-{}", o.id);
+            pace(opts).await;
             let a = stack.send_salesforce_webhook(&o.id, &event_id).await?;
             if a.status == 202 {
                 out.webhooks_accepted += 1;
@@ -208,6 +213,7 @@ pub async fn run(stack: &Stack, opts: &ScenarioOptions) -> anyhow::Result<Outcom
     let mut expected_packages = BTreeMap::new();
     for (i, o) in orders.iter().enumerate() {
         let (body, packages) = ship_body(o, i, &wms_sku);
+        pace(opts).await;
         let url = format!(
             "{}/__sim/logiwa/shipmentorders/{}/ship",
             stack.logiwa().base_url(),
@@ -298,6 +304,13 @@ pub async fn run(stack: &Stack, opts: &ScenarioOptions) -> anyhow::Result<Outcom
             .push("no Inventory_Position__c records after the poll".into());
     }
     finish(stack, out, started).await
+}
+
+/// Waits the scenario's gap between two orders, if it has one.
+async fn pace(opts: &ScenarioOptions) {
+    if let Some(gap) = opts.pace {
+        tokio::time::sleep(gap).await;
+    }
 }
 
 async fn finish(stack: &Stack, mut out: Outcome, started: Instant) -> anyhow::Result<Outcome> {

@@ -15,6 +15,7 @@ async fn the_local_scenario_reconciles_end_to_end() {
         orders: 5,
         duplicates: 1,
         timeout: Duration::from_secs(45),
+        pace: None,
     };
     let out = scenario::run(&stack, &opts).await.expect("scenario runs");
     // Then everything reconciles

@@ -44,6 +44,13 @@ struct CostArgs {
     /// Extra deliveries of each webhook (0: each once).
     #[arg(long, default_value_t = 0)]
     duplicates: usize,
+    /// Orders arriving per second (their Salesforce webhooks, later their shipments), a steady stream as
+    /// in production; 0 sends each phase in one burst, which prices the waits a backlog causes.
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+    /// The deployment's monthly volume, over which Lambda's idle queue polling (a fixed cost) is spread.
+    #[arg(long, default_value_t = 1_000_000.0)]
+    orders_per_month: f64,
     /// Price Lambda at the arm64 rate (the template deploys x86_64).
     #[arg(long)]
     arm64: bool,
@@ -189,6 +196,7 @@ async fn run() -> anyhow::Result<()> {
                 orders: args.orders,
                 duplicates: args.duplicates,
                 timeout: Duration::from_secs(args.timeout),
+                pace: None,
             };
             let outcome = scenario::run(&stack, &opts).await?;
             println!("{}", scenario::summary(&stack, &outcome));
@@ -242,6 +250,7 @@ async fn run() -> anyhow::Result<()> {
                 orders: a.orders,
                 duplicates: a.duplicates,
                 timeout: Duration::from_secs(120),
+                pace: (a.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / a.rate)),
             };
             let outcome = scenario::run(&stack, &opts).await?;
             if !outcome.reconciled() {
@@ -254,7 +263,12 @@ async fn run() -> anyhow::Result<()> {
             for _ in 0..2 {
                 stack.fire_schedule("wms-webhook").await?;
             }
-            let bill = waybill_e2e::cost::bill(&stack, a.orders, &prices, a.arm64);
+            let mut bill = waybill_e2e::cost::bill(&stack, a.orders, a.orders_per_month, &prices, a.arm64);
+            bill.arrival = if a.rate > 0.0 {
+                format!("at {} per second", a.rate)
+            } else {
+                "in one burst".to_owned()
+            };
             let mut out = waybill_e2e::cost::report(&bill, &prices);
             if a.verbose {
                 out.push_str(&waybill_e2e::cost::operations(&stack, a.orders));
