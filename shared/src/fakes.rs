@@ -288,19 +288,40 @@ impl RateGate for MemoryRateGate {
         interval: std::time::Duration,
         lead: std::time::Duration,
     ) -> Result<OffsetDateTime, StoreError> {
+        let slots = self
+            .reserve_many(bucket, interval, lead, std::num::NonZeroU32::MIN)
+            .await?;
+        slots.into_iter().next().ok_or_else(|| StoreError::Malformed {
+            key: bucket.to_owned(),
+            reason: "no slot reserved".into(),
+        })
+    }
+
+    async fn reserve_many(
+        &self,
+        bucket: &str,
+        interval: std::time::Duration,
+        lead: std::time::Duration,
+        count: std::num::NonZeroU32,
+    ) -> Result<Vec<OffsetDateTime>, StoreError> {
         let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
+        let span = step.saturating_mul(i64::from(count.get()));
         let now = rules::to_epoch_ms(OffsetDateTime::now_utc()) + i64::try_from(lead.as_millis()).unwrap_or(0);
         let mut next = lock(&self.next_ms);
         // Same arithmetic as the DynamoDB adapter: a slot up to one interval past is sent at once.
-        let (slot, after) = match next.get(bucket).copied().filter(|n| *n >= now - step) {
-            Some(n) => (n.max(now), n + step),
-            None => (now, now + step),
+        let (first, after) = match next.get(bucket).copied().filter(|n| *n >= now - step) {
+            Some(n) => (n.max(now), n + span),
+            None => (now, now + span),
         };
         next.insert(bucket.to_owned(), after);
-        rules::from_epoch_ms(slot).ok_or_else(|| StoreError::Malformed {
-            key: bucket.to_owned(),
-            reason: "slot out of range".into(),
-        })
+        (0..i64::from(count.get()))
+            .map(|i| {
+                rules::from_epoch_ms(first + step * i).ok_or_else(|| StoreError::Malformed {
+                    key: bucket.to_owned(),
+                    reason: "slot out of range".into(),
+                })
+            })
+            .collect()
     }
 }
 

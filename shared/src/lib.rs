@@ -19,6 +19,7 @@ pub mod mapping;
 pub mod messages;
 pub mod order_state;
 pub mod ports;
+pub mod rate;
 pub mod registry;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

@@ -558,6 +558,27 @@ pub trait RateGate: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store cannot be reached or stays contended.
     async fn reserve(&self, bucket: &str, interval: Duration, lead: Duration) -> Result<OffsetDateTime, StoreError>;
+
+    /// Reserves `count` slots of `bucket` for callers of one process that asked at the same moment, and
+    /// returns them in order (the first as `reserve` would give it, the others `interval` after each
+    /// other). A store that can take several slots in one round trip does; this default takes them one
+    /// by one.
+    ///
+    /// # Errors
+    /// As `reserve`; no slot is returned when any reservation fails.
+    async fn reserve_many(
+        &self,
+        bucket: &str,
+        interval: Duration,
+        lead: Duration,
+        count: std::num::NonZeroU32,
+    ) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let mut slots = Vec::with_capacity(count.get() as usize);
+        for _ in 0..count.get() {
+            slots.push(self.reserve(bucket, interval, lead).await?);
+        }
+        Ok(slots)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

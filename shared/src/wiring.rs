@@ -175,6 +175,8 @@ pub fn logiwa(
     match share {
         PlanShare::Split(own) => Logiwa::new(c.with_rate(own), secrets).map(Arc::new),
         PlanShare::Shared => {
+            // The records of a batch call Logiwa in parallel: their reservations go to the bucket together.
+            let gate: Arc<dyn RateGate> = Arc::new(crate::rate::Coalescing::new(gate));
             Logiwa::new(c.with_rate(plan), secrets).map(|l| Arc::new(l.with_shared_rate(SharedRate { gate, bucket })))
         }
     }

@@ -294,9 +294,11 @@ impl HttpClient {
     /// If the store cannot be reached the attempt goes ahead under the per-process limiter alone (logged):
     /// losing the shared limit for a moment risks a vendor 429, which is retried; stopping every vendor
     /// call would risk much more.
-    async fn wait_shared(&self, remaining: Option<Duration>) -> Result<(), SendError> {
+    ///
+    /// Returns whether the attempt waited for a shared slot (false: the per-process limiter must pace it).
+    async fn wait_shared(&self, remaining: Option<Duration>) -> Result<bool, SendError> {
         let Some(shared) = &self.shared else {
-            return Ok(());
+            return Ok(false);
         };
         let interval = self.shared_interval();
         // Slots are `1/rps + 5%` apart, so `rps` of them span 1.05 s: a request sent up to 50 ms after its
@@ -314,7 +316,7 @@ impl HttpClient {
                 Ok(slot) => slot,
                 Err(e) => {
                     tracing::warn!(system = self.system, bucket = %shared.bucket, error.message = %crate::error::chain(&e), "shared rate limit unavailable; using the per-process limit");
-                    return Ok(());
+                    return Ok(false);
                 }
             };
             let wait = slot - time::OffsetDateTime::now_utc();
@@ -326,7 +328,7 @@ impl HttpClient {
             }
             let late = time::OffsetDateTime::now_utc() - slot;
             if late <= tolerance {
-                return Ok(());
+                return Ok(true);
             }
             tracing::debug!(
                 system = self.system,
@@ -335,7 +337,7 @@ impl HttpClient {
             );
         }
         // Every slot came too late (a very slow store): send under the per-process limiter.
-        Ok(())
+        Ok(false)
     }
 
     /// How far ahead to ask for a slot: one and a half times the recent reservation round trip (a moving
@@ -426,8 +428,13 @@ impl HttpClient {
                 },
                 None => None,
             };
-            self.limiter.until_ready().await;
-            self.wait_shared(remaining).await?;
+            // A shared slot is the pacing (slots are spaced for the whole account); without one (no shared
+            // bucket, the store unreachable, every slot missed) the per-process limiter paces. Reserving
+            // before the local limiter lets a batch's parallel calls reserve together (see `rate.rs`)
+            // instead of reaching the bucket one by one at the local limiter's rate.
+            if !self.wait_shared(remaining).await? {
+                self.limiter.until_ready().await;
+            }
             let timeout = remaining.map_or(self.settings.request_timeout, |r| r.min(self.settings.request_timeout));
             let started = Instant::now();
             let outcome = self.attempt(&req, timeout).await;

@@ -87,3 +87,93 @@ async fn ten_parallel_consumers_share_the_basic_plan_without_a_429_and_use_nine_
     );
     assert!(utilisation <= 1.0, "over the plan: {utilisation:.3}");
 }
+
+#[tokio::test]
+async fn several_slots_reserved_together_are_one_write_an_interval_apart_and_the_next_reservation_follows_them() {
+    // Given a fresh bucket in moto's DynamoDB, reached through a client that counts requests
+    let (client, calls) = support::counted_dynamodb().await;
+    let gate = support::state_with(client).await;
+    let bucket = waybill::testing::unique_name("many");
+    let interval = Duration::from_millis(100);
+    gate.reserve(&bucket, interval, Duration::ZERO)
+        .await
+        .expect("first slot");
+    let before = calls.of("UpdateItem");
+    // When five slots are reserved at once
+    let slots = gate
+        .reserve_many(
+            &bucket,
+            interval,
+            Duration::ZERO,
+            std::num::NonZeroU32::new(5).expect("5"),
+        )
+        .await
+        .expect("five slots");
+    // Then it took one write, the slots are exactly one interval apart, and the next slot comes after them
+    assert_eq!(
+        calls.of("UpdateItem") - before,
+        1,
+        "one conditional write for five slots"
+    );
+    assert_eq!(slots.len(), 5);
+    for pair in slots.windows(2) {
+        assert_eq!(pair[1] - pair[0], time::Duration::milliseconds(100), "{slots:?}");
+    }
+    let next = gate
+        .reserve(&bucket, interval, Duration::ZERO)
+        .await
+        .expect("next slot");
+    let last = *slots.last().expect("five");
+    assert!(
+        next - last >= time::Duration::milliseconds(100),
+        "next {next} after last {last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_calling_logiwa_in_parallel_reserves_its_slots_in_two_writes_and_draws_no_429() {
+    // Given the Logiwa simulator at its Basic plan (2 requests/s), and one execution environment whose
+    // adapter reserves through the coalescing gate over a counted DynamoDB bucket
+    let (client, calls) = support::counted_dynamodb().await;
+    let store: Arc<dyn RateGate> = Arc::new(support::state_with(client).await);
+    let gate: Arc<dyn RateGate> = Arc::new(waybill::rate::Coalescing::new(store));
+    let seed = LogiwaSeed::demo();
+    let client_id = seed.clients[0].identifier;
+    let sim = LogiwaSim::start(LogiwaSimConfig {
+        seed,
+        webhook_delivery: false,
+        rate_tier: Some(RateTier::Basic),
+        ..LogiwaSimConfig::default()
+    })
+    .await
+    .expect("logiwa sim");
+    let secrets: Arc<dyn SecretProvider> = Arc::new(Creds(
+        json!({"base_url": sim.base_url(), "email": "sim@waybill.test", "password": "sim-password",
+               "client_identifier": client_id.to_string()})
+        .to_string(),
+    ));
+    let adapter = Logiwa::new(LogiwaConfig::new("lw"), secrets)
+        .expect("adapter")
+        .with_shared_rate(SharedRate {
+            gate,
+            bucket: format!("logiwa#{}", waybill::testing::unique_name("batch")),
+        });
+    // The token is fetched first, so the ten lookups below start together.
+    adapter.find_order("FO-WARM-UP").await.expect("warm-up call");
+    let before = calls.of("UpdateItem");
+
+    // When ten records of a batch look their orders up at the same moment
+    let outcomes = futures::future::join_all((0..10).map(|i| {
+        let adapter = &adapter;
+        async move { adapter.find_order(&format!("FO-BATCH-{i}")).await }
+    }))
+    .await;
+
+    // Then every lookup answered, Logiwa saw no 429, and the ten slots took at most two bucket writes
+    // (the first caller's, then one for the nine queued behind it; a wrong guess of the bucket's state
+    // costs one more)
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(sim.state().throttled(), 0, "the simulator answered 429");
+    let writes = calls.of("UpdateItem") - before;
+    assert!(writes <= 3, "{writes} bucket writes for ten requests");
+}

@@ -11,7 +11,11 @@
 //! Which write goes first follows the last `next_ms` this process saw (a failed condition returns the
 //! item, so even a wrong guess teaches the next one): under a steady load a reservation is one call, not
 //! a failed busy write followed by an idle one.
+//!
+//! `reserve_many` takes `count` consecutive slots in the same one write (`next_ms` moves by
+//! `count × interval`), so the callers of one process that asked together pay for one write, not one each.
 
+use std::num::NonZeroU32;
 use std::sync::PoisonError;
 use std::time::Duration;
 
@@ -50,8 +54,17 @@ impl DynamoState {
             .insert(pk.to_owned(), next_ms);
     }
 
-    /// One conditional write: `Ok(Some(slot))` when it won, `Ok(None)` when its condition failed.
-    async fn try_reserve(&self, pk: &str, guess: Guess, now: i64, step: i64) -> Result<Option<i64>, StoreError> {
+    /// One conditional write for `count` slots `step` apart: `Ok(Some(first slot))` when it won, `Ok(None)`
+    /// when its condition failed.
+    async fn try_reserve(
+        &self,
+        pk: &str,
+        guess: Guess,
+        now: i64,
+        step: i64,
+        count: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let span = step.saturating_mul(count);
         let base = self
             .client
             .update_item()
@@ -64,7 +77,7 @@ impl DynamoState {
             Guess::Busy => {
                 base.update_expression("SET next_ms = next_ms + :step")
                     .condition_expression("next_ms >= :since")
-                    .expression_attribute_values(":step", n(step))
+                    .expression_attribute_values(":step", n(span))
                     .return_values(ReturnValue::UpdatedNew)
                     .send()
                     .await
@@ -72,7 +85,7 @@ impl DynamoState {
             Guess::Idle => {
                 base.update_expression("SET next_ms = :next")
                     .condition_expression("attribute_not_exists(next_ms) OR next_ms < :since")
-                    .expression_attribute_values(":next", n(now + step))
+                    .expression_attribute_values(":next", n(now + span))
                     .send()
                     .await
             }
@@ -88,10 +101,10 @@ impl DynamoState {
                         reason: "next_ms missing after update".into(),
                     })?;
                 self.set_rate_hint(pk, next);
-                Ok(Some((next - step).max(now)))
+                Ok(Some((next - span).max(now)))
             }
             Ok(_) => {
-                self.set_rate_hint(pk, now + step);
+                self.set_rate_hint(pk, now + span);
                 Ok(Some(now))
             }
             Err(e) => match e.as_service_error() {
@@ -122,9 +135,25 @@ impl RateGate for DynamoState {
         interval: Duration,
         lead: Duration,
     ) -> Result<time::OffsetDateTime, StoreError> {
+        let slots = self.reserve_many(bucket, interval, lead, NonZeroU32::MIN).await?;
+        slots.into_iter().next().ok_or_else(|| StoreError::Malformed {
+            key: keys::rate(bucket),
+            reason: "no slot reserved".into(),
+        })
+    }
+
+    #[instrument(skip_all, fields(bucket = %bucket, count = count.get()))]
+    async fn reserve_many(
+        &self,
+        bucket: &str,
+        interval: Duration,
+        lead: Duration,
+        count: NonZeroU32,
+    ) -> Result<Vec<time::OffsetDateTime>, StoreError> {
         let pk = keys::rate(bucket);
         let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
         let lead = i64::try_from(lead.as_millis()).unwrap_or(0);
+        let count = i64::from(count.get());
         for _ in 0..MAX_ATTEMPTS {
             // "Now" is when the caller will have the answer: that is the earliest slot it can use.
             let now = rules::to_epoch_ms(time::OffsetDateTime::now_utc()) + lead;
@@ -133,9 +162,11 @@ impl RateGate for DynamoState {
                 Some(next) if next < now - step => Guess::Idle,
                 _ => Guess::Busy,
             };
-            if let Some(slot) = self.try_reserve(&pk, guess, now, step).await? {
-                debug!(wait_ms = slot - now + lead, ?guess, "rate slot reserved");
-                return slot_time(&pk, slot);
+            if let Some(first) = self.try_reserve(&pk, guess, now, step, count).await? {
+                debug!(wait_ms = first - now + lead, ?guess, "rate slots reserved");
+                return (0..count)
+                    .map(|i| slot_time(&pk, first.saturating_add(step.saturating_mul(i))))
+                    .collect();
             }
         }
         Err(StoreError::Unavailable(
