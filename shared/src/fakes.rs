@@ -308,17 +308,20 @@ impl RateGate for MemoryRateGate {
         let span = step.saturating_mul(i64::from(count.get()));
         let now = rules::to_epoch_ms(OffsetDateTime::now_utc()) + i64::try_from(lead.as_millis()).unwrap_or(0);
         let mut next = lock(&self.next_ms);
-        // Same arithmetic as the DynamoDB adapter: a slot up to one interval past is sent at once.
-        let (first, after) = match next.get(bucket).copied().filter(|n| *n >= now - step) {
-            Some(n) => (n.max(now), n + span),
-            None => (now, now + span),
+        // Same arithmetic as the DynamoDB adapter: a bucket whose next slot is still ahead gives it out,
+        // one whose next slot has passed starts again from now.
+        let (first, after) = match next.get(bucket).copied().filter(|n| *n >= now) {
+            Some(n) => (n, n.saturating_add(span)),
+            None => (now, now.saturating_add(span)),
         };
         next.insert(bucket.to_owned(), after);
         (0..i64::from(count.get()))
             .map(|i| {
-                rules::from_epoch_ms(first + step * i).ok_or_else(|| StoreError::Malformed {
-                    key: bucket.to_owned(),
-                    reason: "slot out of range".into(),
+                rules::from_epoch_ms(first.saturating_add(step.saturating_mul(i))).ok_or_else(|| {
+                    StoreError::Malformed {
+                        key: bucket.to_owned(),
+                        reason: "slot out of range".into(),
+                    }
                 })
             })
             .collect()

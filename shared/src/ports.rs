@@ -560,9 +560,10 @@ pub trait RateGate: Send + Sync {
     async fn reserve(&self, bucket: &str, interval: Duration, lead: Duration) -> Result<OffsetDateTime, StoreError>;
 
     /// Reserves `count` slots of `bucket` for callers of one process that asked at the same moment, and
-    /// returns them in order (the first as `reserve` would give it, the others `interval` after each
-    /// other). A store that can take several slots in one round trip does; this default takes them one
-    /// by one.
+    /// returns them in order, each at least `interval` after the one before. A store that can take
+    /// several slots in one round trip does (the DynamoDB bucket gives consecutive slots exactly
+    /// `interval` apart); this default takes them one by one, so other environments' slots may fall
+    /// in between.
     ///
     /// # Errors
     /// As `reserve`; no slot is returned when any reservation fails.

@@ -5,7 +5,9 @@
 //!
 //! The first caller leads: it takes everyone queued when it sends, and callers who arrive while that
 //! write is in flight go in the next one. The leader runs in its own task, so a caller that gives up
-//! (a deadline, a dropped future) cannot strand the callers queued behind it.
+//! (a deadline, a dropped future) cannot strand the callers queued behind it, and each of its writes is
+//! bounded by [`RESERVE_TIMEOUT`], so a write stuck on a connection that went stale while Lambda froze
+//! the environment cannot hold every vendor call of the process.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -19,6 +21,30 @@ use tokio::sync::oneshot;
 use crate::ports::{RateGate, StoreError};
 
 type Reply = oneshot::Sender<Result<OffsetDateTime, StoreError>>;
+
+/// The longest one merged reservation may take; its callers are then answered `Unavailable` and send
+/// under their per-process limiter (see `http_client.rs`). A DynamoDB write takes milliseconds.
+pub const RESERVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The store's failure, shared by every caller of one merged reservation and kept as their source.
+#[derive(Debug, thiserror::Error)]
+#[error("the shared rate reservation failed")]
+struct Shared(#[source] Arc<StoreError>);
+
+/// One caller's copy of a merged reservation's error, of the same kind as the original.
+fn share(e: &Arc<StoreError>) -> StoreError {
+    match e.as_ref() {
+        StoreError::Conflict { key, existing } => StoreError::Conflict {
+            key: key.clone(),
+            existing: existing.clone(),
+        },
+        StoreError::Malformed { key, reason } => StoreError::Malformed {
+            key: key.clone(),
+            reason: reason.clone(),
+        },
+        StoreError::Unavailable(_) => StoreError::Unavailable(Box::new(Shared(e.clone()))),
+    }
+}
 
 /// The callers of one bucket waiting for a slot, and whether a leader is already sending for them.
 #[derive(Default)]
@@ -72,15 +98,11 @@ impl Drop for Abandon {
     }
 }
 
-/// Sends for everyone queued on `key` until nobody is left.
-async fn lead(inner: Arc<dyn RateGate>, queues: Queues, key: (String, Duration)) {
-    let mut guard = Abandon {
-        queues: queues.clone(),
-        key: key.clone(),
-        armed: true,
-    };
+/// Sends for everyone queued on the guard's key until nobody is left.
+async fn lead(inner: Arc<dyn RateGate>, mut guard: Abandon) {
+    let (queues, key) = (guard.queues.clone(), guard.key.clone());
     loop {
-        let batch = {
+        let mut batch = {
             let mut q = queues.lock().unwrap_or_else(PoisonError::into_inner);
             let Some(queue) = q.get_mut(&key) else {
                 guard.armed = false;
@@ -93,10 +115,22 @@ async fn lead(inner: Arc<dyn RateGate>, queues: Queues, key: (String, Duration))
             }
             std::mem::take(&mut queue.waiting)
         };
+        // Callers that gave up while queued need no slot: one reserved for them would go unused.
+        batch.retain(|(_, reply)| !reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         // The longest lead of the batch: every slot must still be ahead when its caller learns of it.
         let lead = batch.iter().map(|(l, _)| *l).max().unwrap_or_default();
         let count = NonZeroU32::new(u32::try_from(batch.len()).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
-        match inner.reserve_many(&key.0, key.1, lead, count).await {
+        let reserved = tokio::time::timeout(RESERVE_TIMEOUT, inner.reserve_many(&key.0, key.1, lead, count))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    format!("no answer from the rate bucket within {RESERVE_TIMEOUT:?}").into(),
+                ))
+            });
+        match reserved {
             Ok(slots) if slots.len() == batch.len() => {
                 for ((_, reply), slot) in batch.into_iter().zip(slots) {
                     // A caller that gave up leaves its slot unused, as an abandoned single reservation would.
@@ -113,9 +147,9 @@ async fn lead(inner: Arc<dyn RateGate>, queues: Queues, key: (String, Duration))
                 }
             }
             Err(e) => {
-                let message = crate::error::chain(&e);
+                let e = Arc::new(e);
                 for (_, reply) in batch {
-                    let _ = reply.send(Err(StoreError::Unavailable(message.clone().into())));
+                    let _ = reply.send(Err(share(&e)));
                 }
             }
         }
@@ -139,7 +173,14 @@ impl RateGate for Coalescing {
             !std::mem::replace(&mut queue.leading, true)
         };
         if start {
-            tokio::spawn(lead(self.inner.clone(), self.queues.clone(), key));
+            // The guard exists before the task does: a task dropped before it ever runs (a runtime
+            // shutting down) still clears the queue, so later callers start a new leader.
+            let guard = Abandon {
+                queues: self.queues.clone(),
+                key,
+                armed: true,
+            };
+            tokio::spawn(lead(self.inner.clone(), guard));
         }
         answer
             .await
@@ -278,6 +319,15 @@ mod tests {
             got.iter().all(|r| matches!(r, Err(StoreError::Unavailable(_)))),
             "{got:?}"
         );
+        // Each caller's error keeps the store's own as its source.
+        for r in &got {
+            let e = r.as_ref().expect_err("failed");
+            assert!(
+                crate::error::chain(e).contains("store down"),
+                "{}",
+                crate::error::chain(e)
+            );
+        }
         let before = store.writes.load(Ordering::SeqCst);
         let again = gate.reserve("d", Duration::from_millis(100), Duration::ZERO).await;
         assert!(again.is_err());
@@ -285,6 +335,57 @@ mod tests {
             store.writes.load(Ordering::SeqCst),
             before + 1,
             "a new write for the next caller"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_on_several_threads_each_get_a_distinct_slot_from_fewer_writes_than_callers() {
+        let store = counted(15, false);
+        let gate = Arc::new(Coalescing::new(store.clone()));
+        let interval = Duration::from_millis(50);
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    // Staggered a little, so some arrive while a write is in flight and some between writes.
+                    tokio::time::sleep(Duration::from_millis(i % 7)).await;
+                    gate.reserve("m", interval, Duration::ZERO).await
+                })
+            })
+            .collect();
+        let mut slots = Vec::new();
+        for t in tasks {
+            let slot = tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .expect("every caller answered")
+                .expect("task")
+                .expect("slot");
+            slots.push(slot);
+        }
+        slots.sort();
+        for pair in slots.windows(2) {
+            assert!(pair[1] - pair[0] >= interval, "slots {pair:?} closer than the interval");
+        }
+        let writes = store.writes.load(Ordering::SeqCst);
+        assert!(writes < 40 / 2, "{writes} writes for 40 callers");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reservation_the_store_never_answers_fails_its_callers_after_the_timeout() {
+        let store = counted(3_600_000, false);
+        let gate = Coalescing::new(store.clone());
+        let started = tokio::time::Instant::now();
+        let got =
+            futures::future::join_all((0..3).map(|_| gate.reserve("t", Duration::from_millis(100), Duration::ZERO)))
+                .await;
+        assert!(
+            got.iter().all(|r| matches!(r, Err(StoreError::Unavailable(_)))),
+            "{got:?}"
+        );
+        assert!(
+            started.elapsed() <= RESERVE_TIMEOUT + Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
         );
     }
 

@@ -310,7 +310,14 @@ impl HttpClient {
         for _ in 0..MAX_SLOT_TRIES {
             let lead = self.reservation_lead();
             let asked = Instant::now();
-            let reserved = shared.gate.reserve(&shared.bucket, interval, lead).await;
+            let reserving = shared.gate.reserve(&shared.bucket, interval, lead);
+            let reserved = match give_up {
+                Some(g) => match tokio::time::timeout(g.saturating_duration_since(Instant::now()), reserving).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(SendError::Deadline),
+                },
+                None => reserving.await,
+            };
             self.observe_reservation(asked.elapsed());
             let slot = match reserved {
                 Ok(slot) => slot,
@@ -328,6 +335,10 @@ impl HttpClient {
             }
             let late = time::OffsetDateTime::now_utc() - slot;
             if late <= tolerance {
+                // The per-process limiter does not pace this attempt, but it counts it: an attempt that
+                // later falls back to it (the store gone, every slot missed) then keeps its distance from
+                // the ones sent on slots.
+                let _ = self.limiter.check();
                 return Ok(true);
             }
             tracing::debug!(

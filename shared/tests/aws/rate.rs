@@ -169,11 +169,50 @@ async fn a_batch_calling_logiwa_in_parallel_reserves_its_slots_in_two_writes_and
     }))
     .await;
 
-    // Then every lookup answered, Logiwa saw no 429, and the ten slots took at most two bucket writes
-    // (the first caller's, then one for the nine queued behind it; a wrong guess of the bucket's state
-    // costs one more)
+    // Then every lookup answered, Logiwa saw no 429, and the ten slots took at most three bucket writes
+    // (the first caller's, then one for the nine queued behind it, and one more when a write guessed the
+    // bucket's state wrong)
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
     assert_eq!(sim.state().throttled(), 0, "the simulator answered 429");
     let writes = calls.of("UpdateItem") - before;
     assert!(writes <= 3, "{writes} bucket writes for ten requests");
+}
+
+#[tokio::test]
+async fn a_bucket_whose_next_slot_has_just_passed_never_gives_two_slots_closer_than_the_interval() {
+    // Given a bucket whose next slot passed half an interval ago (it was reserved once, then left idle)
+    let gate = support::state().await;
+    let bucket = waybill::testing::unique_name("behind");
+    let interval = Duration::from_millis(200);
+    let first = gate
+        .reserve(&bucket, interval, Duration::ZERO)
+        .await
+        .expect("first slot");
+    tokio::time::sleep(interval.mul_f64(1.5)).await;
+    // When three slots are taken together and then one more
+    let mut slots = vec![first];
+    slots.extend(
+        gate.reserve_many(
+            &bucket,
+            interval,
+            Duration::ZERO,
+            std::num::NonZeroU32::new(3).expect("3"),
+        )
+        .await
+        .expect("three slots"),
+    );
+    slots.push(
+        gate.reserve(&bucket, interval, Duration::ZERO)
+            .await
+            .expect("next slot"),
+    );
+    // Then every slot is at least one interval after the one before: a slot moved up to "now" while the
+    // bucket still counted from the passed one would put the next caller closer than that (a 429 at the
+    // plan's edge)
+    for pair in slots.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= time::Duration::milliseconds(200),
+            "slots {pair:?} closer than the interval in {slots:?}"
+        );
+    }
 }

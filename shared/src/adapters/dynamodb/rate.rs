@@ -2,11 +2,12 @@
 //! in epoch ms; a reservation is one conditional `UpdateItem` (two when it guessed the bucket's state wrong).
 //!
 //! Slots are spaced `interval` apart, so requests from every execution environment leave at the vendor's
-//! rate and never in bursts. Busy bucket: `next_ms = next_ms + interval` if `next_ms >= now - interval`
-//! (our slot is the old value; when it is already past we send at once, which still leaves at least one
-//! interval since the slot before it). Idle bucket: `next_ms = now + interval` if absent or
-//! `next_ms < now - interval` (our slot is now). The two conditions are complementary, so only a writer
-//! that raced another between its two calls needs another round.
+//! rate and never in bursts. Busy bucket: `next_ms = next_ms + interval` if `next_ms >= now` (our slot is
+//! the old value). Idle bucket: `next_ms = now + interval` if absent or `next_ms < now` (our slot is now).
+//! The two conditions are complementary, so only a writer that raced another between its two calls needs
+//! another round. A slot is never moved up to "now" from one in the past: the bucket's next value would
+//! then still count from the old slot, and the caller after us would land less than an interval after us
+//! (three requests inside one second at a 2 req/s plan).
 //!
 //! Which write goes first follows the last `next_ms` this process saw (a failed condition returns the
 //! item, so even a wrong guess teaches the next one): under a steady load a reservation is one call, not
@@ -71,7 +72,7 @@ impl DynamoState {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(keys::RATE_SK))
-            .expression_attribute_values(":since", n(now - step))
+            .expression_attribute_values(":since", n(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let sent = match guess {
             Guess::Busy => {
@@ -101,7 +102,8 @@ impl DynamoState {
                         reason: "next_ms missing after update".into(),
                     })?;
                 self.set_rate_hint(pk, next);
-                Ok(Some((next - span).max(now)))
+                // The condition held `next_ms >= now`, so the old value is a slot still ahead.
+                Ok(Some(next - span))
             }
             Ok(_) => {
                 self.set_rate_hint(pk, now + span);
@@ -159,7 +161,7 @@ impl RateGate for DynamoState {
             let now = rules::to_epoch_ms(time::OffsetDateTime::now_utc()) + lead;
             // Unknown bucket (first call of this process): assume busy, the state under load.
             let guess = match self.rate_hint(&pk) {
-                Some(next) if next < now - step => Guess::Idle,
+                Some(next) if next < now => Guess::Idle,
                 _ => Guess::Busy,
             };
             if let Some(first) = self.try_reserve(&pk, guess, now, step, count).await? {
