@@ -21,8 +21,6 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long an event id is remembered (Salesforce retries outbound deliveries for up to 24 h).
     pub event_dedup_window: Duration,
-    /// How long an order's "created in the WMS" record is kept.
-    pub order_dedup_window: Duration,
     /// FulfillmentOrder statuses that may be sent to the WMS.
     pub submittable_statuses: Vec<String>,
     /// Status to set on the FulfillmentOrder once the WMS has it (None = leave it).
@@ -46,7 +44,6 @@ impl Config {
             signature_tolerance: env.seconds_or("SIGNATURE_TOLERANCE_SECONDS", 300)?,
             max_body_bytes: env.parse_or(keys::MAX_BODY_BYTES, 262_144)?,
             event_dedup_window: env.seconds_or(keys::IDEMPOTENCY_TTL_SECONDS, 86_400)?,
-            order_dedup_window: env.seconds_or("ORDER_DEDUP_TTL_SECONDS", 30 * 86_400)?,
             submittable_statuses: if statuses.is_empty() {
                 vec!["Allocated".to_owned(), "Assigned".to_owned()]
             } else {

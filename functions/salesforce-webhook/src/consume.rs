@@ -1,10 +1,12 @@
 //! Orders-queue consumer: read the current FulfillmentOrder graph, map it, create the WMS order exactly
 //! once, link the ids, and move the FulfillmentOrder to its "sent to warehouse" status.
 //!
-//! Exactly-once creation rests on three layers, cheapest first: the idempotency lock per record id
-//! (so two notifications for one order never run at the same time), the cross-reference (created
-//! before? skip), and the WMS's own lookup by order code (created but not linked, e.g. a crash between
-//! create and link? link it instead of creating again).
+//! Exactly-once creation rests on three layers, cheapest first: the order's lease (so two
+//! notifications for one order never run at the same time, in this function or in shipment-writeback),
+//! the cross-reference (created before? skip), and the WMS's own lookup by order code (created but not
+//! linked, e.g. a crash between create and link? link it instead of creating again). Under the lease an
+//! idempotency record per order would add nothing the cross-reference does not already say, and it cost
+//! two writes per order, so there is none.
 //!
 //! The status write is a read-decide-write on Salesforce, so it runs under the order's lease (shared with
 //! shipment-writeback), on a graph read inside that lease, and only when the lifecycle allows it: a
@@ -21,7 +23,6 @@ use tracing::{info, info_span, warn, Instrument};
 use waybill::batch::{self, BatchOptions, BatchReport, Record};
 use waybill::domain::{SalesforceId, ValidationError};
 use waybill::error::{Classified, FailureClass};
-use waybill::idempotency::{Idempotency, Outcome, RunError};
 use waybill::lease::{order_subject, Lease, Leases, Taken};
 use waybill::lifecycle::{may_write, Stage};
 use waybill::mapping::MappingError;
@@ -111,19 +112,13 @@ impl Classified for ConsumeError {
 /// How long a record waits for another invocation's lease on its order before it is retried later.
 const LEASE_PATIENCE: Duration = Duration::from_secs(3);
 
-/// What processing one notification did (stored as the idempotency result).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+/// What processing one notification did.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
     /// The WMS order was created now.
     Created(WmsRef),
     /// It already existed (cross-reference or WMS lookup) and is linked.
     AlreadyInWms(WmsRef),
-    /// The record is not in a status that may be sent.
-    Skipped {
-        /// Its status.
-        status: String,
-    },
 }
 
 pub(crate) async fn handle(app: &App, event: SqsEvent, deadline_ms: u64) -> BatchReport {
@@ -211,7 +206,7 @@ async fn consume_batch(app: &App, records: Vec<Record>, deadline_ms: u64) -> Has
     }
 
     if !leased.is_empty() {
-        write_leased(app, leased, &ids, deadline_ms, &mut results).await;
+        write_leased(app, leased, &ids, &mut results).await;
     }
     for lease in held {
         if let Err(e) = leases.release(lease).await {
@@ -247,7 +242,6 @@ async fn write_leased(
     app: &App,
     notes: Vec<(String, Envelope<OrderNotification>)>,
     ids: &[SalesforceId],
-    deadline_ms: u64,
     results: &mut HashMap<String, Result<(), ConsumeError>>,
 ) {
     // Read inside the lease: the status decision below is made on what Salesforce holds now.
@@ -255,11 +249,27 @@ async fn write_leased(
         app.ports.salesforce.fetch_orders(ids).await.map(Arc::new);
     let prefetched = &prefetched;
 
-    let done: Vec<(String, SalesforceId, Result<InWms, ConsumeError>)> = futures::stream::iter(notes)
+    // One run per order: the lease keeps other invocations out, but the records of this batch run in
+    // parallel, so two notifications of one order would both find no cross-reference and create it
+    // twice. The later ones share the first one's outcome (see below).
+    let mut first_of: HashMap<SalesforceId, String> = HashMap::new();
+    let mut repeats: Vec<(String, SalesforceId)> = Vec::new();
+    let mut firsts = Vec::new();
+    for (message_id, env) in notes {
+        let id = env.data.record_id.clone();
+        if first_of.contains_key(&id) {
+            repeats.push((message_id, id));
+        } else {
+            first_of.insert(id, message_id.clone());
+            firsts.push((message_id, env));
+        }
+    }
+
+    let done: Vec<(String, SalesforceId, Result<InWms, ConsumeError>)> = futures::stream::iter(firsts)
         .map(|(message_id, env)| async move {
             let span = info_span!("order", message_id = %message_id, correlation_id = %env.correlation_id, sf_id = %env.data.record_id, event_id = %env.data.event_id);
             let id = env.data.record_id.clone();
-            let res = create_once(app, &id, prefetched, deadline_ms).instrument(span).await;
+            let res = create_once(app, &id, prefetched).instrument(span).await;
             (message_id, id, res)
         })
         .buffer_unordered(app.config.concurrency.max(1))
@@ -306,6 +316,17 @@ async fn write_leased(
             }
         }
     }
+    // A repeated notification of an order the batch has just handled is done with it: the run read the
+    // order as it is now. If that run failed, the repeat is retried later like any busy order (the
+    // failure itself is reported, and parked if permanent, on the first record).
+    for (message_id, id) in repeats {
+        let first_ok = first_of
+            .get(&id)
+            .and_then(|m| results.get(m))
+            .is_some_and(Result::is_ok);
+        info!(message_id = %message_id, sf_id = %id, first_ok, "repeated notification in one batch; handled with the first");
+        results.insert(message_id, if first_ok { Ok(()) } else { Err(ConsumeError::Busy(id)) });
+    }
     if updates.is_empty() {
         return;
     }
@@ -340,7 +361,6 @@ async fn create_once(
     app: &App,
     id: &SalesforceId,
     prefetched: &Result<Arc<HashMap<SalesforceId, OrderRead>>, SalesforceError>,
-    deadline_ms: u64,
 ) -> Result<InWms, ConsumeError> {
     let graphs = match prefetched {
         Ok(m) => m.clone(),
@@ -352,38 +372,24 @@ async fn create_once(
         }
     };
     let graph = graphs.get(id);
-    let idem = Idempotency::new(app.ports.idempotency.as_ref(), FUNCTION, app.config.order_dedup_window);
-    let handled = match idem
-        .run(&format!("order#{}", id.as_str()), id, deadline_ms, || {
-            process(app, id, graph)
-        })
-        .await
-    {
-        Ok(Outcome::Executed(h)) => {
+    // Runs under the order's lease (taken for the whole batch in `consume_batch`).
+    let wms_ref = match process(app, id, graph).await {
+        Ok(h) => {
             info!(outcome = ?h, "order processed");
-            Some(h)
+            match h {
+                Handled::Created(r) | Handled::AlreadyInWms(r) => r,
+            }
         }
-        Ok(Outcome::Replayed(h)) => {
-            info!("order already in the WMS");
-            h
-        }
-        // Not submittable yet: the lock was released, so nothing remembers this notification.
-        Err(RunError::Operation(ConsumeError::NotActionable { status })) => {
+        // Not submittable yet: nothing is recorded, so the notification that makes it submittable runs.
+        Err(ConsumeError::NotActionable { status }) => {
             info!(status = %status, "status is not submittable; nothing recorded");
             return Ok(None);
         }
-        Err(RunError::Operation(e)) => return Err(e),
-        Err(RunError::InProgress { .. }) => return Err(ConsumeError::Busy(id.clone())),
-        Err(RunError::Store(e)) => return Err(ConsumeError::Store(StoreError::Unavailable(Box::new(e)))),
+        Err(e) => return Err(e),
     };
     let current = match graph {
         Some(Ok(order)) => order.status.clone(),
         _ => return Ok(None),
-    };
-    let wms_ref = match handled {
-        Some(Handled::Created(r) | Handled::AlreadyInWms(r)) => r,
-        // Stored by an older version of this function (before skips stopped being stored).
-        Some(Handled::Skipped { .. }) | None => return Ok(None),
     };
     // The order item: ids in both systems and the hand-over stage. Both writes are idempotent, so a
     // redelivery only re-confirms them.

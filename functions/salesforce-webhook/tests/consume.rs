@@ -59,7 +59,6 @@ async fn harness(tables: MappingTables) -> Harness {
             signature_tolerance: Duration::from_secs(300),
             max_body_bytes: 4096,
             event_dedup_window: Duration::from_secs(3600),
-            order_dedup_window: Duration::from_secs(3600),
             submittable_statuses: vec!["Allocated".into(), "Assigned".into()],
             status_on_submit: Some("Assigned".into()),
             concurrency: 4,
@@ -144,10 +143,11 @@ async fn a_fulfillment_order_is_created_in_logiwa_once_linked_and_marked_assigne
         ],
     )
     .await;
-    // Then the second notification of the same order in the same batch found the first one's lock
-    // and is handed back to SQS for a retry, instead of racing it into a second create
-    assert_eq!(resp["batchItemFailures"], json!([{"itemIdentifier": "m2"}]), "{resp}");
-    // ...and its redelivery, like any later notification, is a no-op
+    // Then the second notification of the same order in the same batch is handled with the first, not
+    // raced into a second create (both are acknowledged)
+    assert_eq!(resp["batchItemFailures"], json!([]), "{resp}");
+    assert_eq!(logiwa_codes(&h), vec![fo_number.clone()]);
+    // ...and a redelivery, like any later notification, is a no-op
     let again = run(
         &h,
         vec![
@@ -240,6 +240,35 @@ async fn a_salesforce_outage_is_retried_and_never_creates_anything() {
         .add_fault(waybill_simulators::FaultRule::status(503).path_contains("/query"));
     let resp = run(&h, vec![record("m1", notification(&h.fo_id, "e1"), 1)]).await;
     assert_eq!(resp["batchItemFailures"][0]["itemIdentifier"], "m1", "{resp}");
+    assert!(logiwa_codes(&h).is_empty());
+    assert!(h.queue.sent(DLQ).is_empty());
+}
+
+#[tokio::test]
+async fn a_repeated_notification_in_a_batch_whose_first_failed_is_retried_too_not_acknowledged() {
+    // Given Logiwa refusing every create for a moment, and two notifications of one order in one batch
+    let h = harness(tables()).await;
+    h.logiwa
+        .state()
+        .add_fault(waybill_simulators::FaultRule::status(503).path_contains("/ShipmentOrder/create"));
+    let resp = run(
+        &h,
+        vec![
+            record("m1", notification(&h.fo_id, "e1"), 1),
+            record("m2", notification(&h.fo_id, "e2"), 1),
+        ],
+    )
+    .await;
+    // Then both go back to SQS (the repeat shares its first's failure rather than being dropped), and
+    // nothing was created or parked
+    let mut failed: Vec<String> = resp["batchItemFailures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, vec!["m1".to_owned(), "m2".to_owned()], "{resp}");
     assert!(logiwa_codes(&h).is_empty());
     assert!(h.queue.sent(DLQ).is_empty());
 }

@@ -39,7 +39,6 @@ fn harness() -> Harness {
             signature_tolerance: Duration::from_secs(300),
             max_body_bytes: 4096,
             event_dedup_window: Duration::from_secs(3600),
-            order_dedup_window: Duration::from_secs(3600),
             submittable_statuses: vec!["Allocated".into()],
             status_on_submit: Some("Assigned".into()),
             concurrency: 2,
