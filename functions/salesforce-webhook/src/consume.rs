@@ -256,12 +256,12 @@ async fn write_leased(
     let mut repeats: Vec<(String, SalesforceId)> = Vec::new();
     let mut firsts = Vec::new();
     for (message_id, env) in notes {
-        let id = env.data.record_id.clone();
-        if first_of.contains_key(&id) {
-            repeats.push((message_id, id));
-        } else {
-            first_of.insert(id, message_id.clone());
-            firsts.push((message_id, env));
+        match first_of.entry(env.data.record_id.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => repeats.push((message_id, e.key().clone())),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(message_id.clone());
+                firsts.push((message_id, env));
+            }
         }
     }
 
