@@ -12,7 +12,7 @@ use waybill::adapters::http_client::SharedRate;
 use waybill::adapters::logiwa::{Logiwa, LogiwaConfig};
 use waybill::ports::{RateGate, SecretError, SecretProvider, WmsConnector};
 use waybill_simulators::logiwa::LogiwaSeed;
-use waybill_simulators::{LogiwaConfig as LogiwaSimConfig, LogiwaSim, RateTier};
+use waybill_simulators::{LogiwaConfig as LogiwaSimConfig, LogiwaSim, LogiwaState, RateTier, RunningSim};
 
 use crate::support;
 
@@ -25,11 +25,8 @@ impl SecretProvider for Creds {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_parallel_consumers_share_the_basic_plan_without_a_429_and_use_nine_tenths_of_it() {
-    // Given the Logiwa simulator enforcing the Basic plan, and ten adapters (ten execution environments,
-    // each with its own per-process limiter at the plan's 2 requests/s) sharing one bucket in DynamoDB
-    let gate: Arc<dyn RateGate> = Arc::new(support::state().await);
+/// The Logiwa simulator enforcing the Basic plan (2 requests/s), webhooks off, and credentials for it.
+async fn basic_plan_logiwa() -> (RunningSim<LogiwaState>, Arc<dyn SecretProvider>) {
     let seed = LogiwaSeed::demo();
     let client_id = seed.clients[0].identifier;
     let sim = LogiwaSim::start(LogiwaSimConfig {
@@ -45,6 +42,15 @@ async fn ten_parallel_consumers_share_the_basic_plan_without_a_429_and_use_nine_
                "client_identifier": client_id.to_string()})
         .to_string(),
     ));
+    (sim, secrets)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_parallel_consumers_share_the_basic_plan_without_a_429_and_use_nine_tenths_of_it() {
+    // Given the Logiwa simulator enforcing the Basic plan, and ten adapters (ten execution environments,
+    // each with its own per-process limiter at the plan's 2 requests/s) sharing one bucket in DynamoDB
+    let gate: Arc<dyn RateGate> = Arc::new(support::state().await);
+    let (sim, secrets) = basic_plan_logiwa().await;
     let bucket = format!("logiwa#{}", waybill::testing::unique_name("account"));
     let consumers: Vec<Logiwa> = (0..10)
         .map(|_| {
@@ -137,21 +143,7 @@ async fn a_batch_calling_logiwa_in_parallel_reserves_its_slots_in_two_writes_and
     let (client, calls) = support::counted_dynamodb().await;
     let store: Arc<dyn RateGate> = Arc::new(support::state_with(client).await);
     let gate: Arc<dyn RateGate> = Arc::new(waybill::rate::Coalescing::new(store));
-    let seed = LogiwaSeed::demo();
-    let client_id = seed.clients[0].identifier;
-    let sim = LogiwaSim::start(LogiwaSimConfig {
-        seed,
-        webhook_delivery: false,
-        rate_tier: Some(RateTier::Basic),
-        ..LogiwaSimConfig::default()
-    })
-    .await
-    .expect("logiwa sim");
-    let secrets: Arc<dyn SecretProvider> = Arc::new(Creds(
-        json!({"base_url": sim.base_url(), "email": "sim@waybill.test", "password": "sim-password",
-               "client_identifier": client_id.to_string()})
-        .to_string(),
-    ));
+    let (sim, secrets) = basic_plan_logiwa().await;
     let adapter = Logiwa::new(LogiwaConfig::new("lw"), secrets)
         .expect("adapter")
         .with_shared_rate(SharedRate {
