@@ -314,7 +314,10 @@ fn record_json(m: &Message, queue_arn: &str) -> Value {
     })
 }
 
-/// `ApproximateNumberOfMessages` (visible) of a queue.
+/// The messages a queue still holds: visible (`ApproximateNumberOfMessages`) plus in flight
+/// (`ApproximateNumberOfMessagesNotVisible`). In-flight ones count: a batch still running, or a record
+/// that failed and waits out its visibility, is not settled, and a summary taken before it is deleted
+/// (or parked) would call it done.
 ///
 /// # Errors
 /// When SQS refuses the call.
@@ -328,7 +331,8 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result
         .await?;
     let attrs = out.attributes.unwrap_or_default();
     let n = |k: &QueueAttributeName| attrs.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    Ok(n(&QueueAttributeName::ApproximateNumberOfMessages))
+    Ok(n(&QueueAttributeName::ApproximateNumberOfMessages)
+        + n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
 }
 
 #[cfg(test)]
