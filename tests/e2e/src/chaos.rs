@@ -638,11 +638,14 @@ async fn settle(stack: &Stack, planned: &[Planned], deadline: Instant) {
             .filter(|(t, _)| tracked.contains(t))
             .count();
         let total_packages: usize = planned.iter().map(|p| p.packages.len()).sum();
-        let depths = stack.queue_depths().await.unwrap_or_default();
-        let busy: u64 = depths
+        // Visible messages only: after the storm hundreds of redundant retries (orders busy behind a
+        // lease, events a write-back already covered) wait out their visibility, and settling on them
+        // would only wait for acknowledgements. The verdict below reads the vendors and the DLQs.
+        let counts = stack.queue_counts().await.unwrap_or_default();
+        let busy: u64 = counts
             .iter()
             .filter(|(q, _)| !q.to_ascii_lowercase().contains("dlq"))
-            .map(|(_, n)| *n)
+            .map(|(_, (visible, _))| *visible)
             .sum();
         info!(
             fulfilled,

@@ -314,14 +314,13 @@ fn record_json(m: &Message, queue_arn: &str) -> Value {
     })
 }
 
-/// The messages a queue still holds: visible (`ApproximateNumberOfMessages`) plus in flight
-/// (`ApproximateNumberOfMessagesNotVisible`). In-flight ones count: a batch still running, or a record
-/// that failed and waits out its visibility, is not settled, and a summary taken before it is deleted
-/// (or parked) would call it done.
+/// A queue's messages: visible (`ApproximateNumberOfMessages`) and in flight
+/// (`ApproximateNumberOfMessagesNotVisible`: a batch still running, or a record that failed and waits
+/// out its visibility).
 ///
 /// # Errors
 /// When SQS refuses the call.
-pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<u64> {
+pub async fn queue_counts(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<(u64, u64)> {
     let out = sqs
         .get_queue_attributes()
         .queue_url(url)
@@ -331,8 +330,10 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result
         .await?;
     let attrs = out.attributes.unwrap_or_default();
     let n = |k: &QueueAttributeName| attrs.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    Ok(n(&QueueAttributeName::ApproximateNumberOfMessages)
-        + n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    Ok((
+        n(&QueueAttributeName::ApproximateNumberOfMessages),
+        n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use waybill_simulators::{
     LogiwaConfig, LogiwaSim, LogiwaState, RunningSim, SalesforceConfig, SalesforceSim, SalesforceState,
 };
 
-use crate::esm::{queue_depth, EventSourceMapping};
+use crate::esm::{queue_counts, EventSourceMapping};
 use crate::front::{self, Route};
 use crate::functions::{by_package, LocalFunction};
 use crate::provision::{self, Provisioned};
@@ -652,14 +652,28 @@ impl Stack {
             .map_err(|e| anyhow::anyhow!("{}: {e}", f.spec.name))
     }
 
-    /// `(logical id, ApproximateNumberOfMessages)` of every queue.
+    /// `(logical id, messages not yet deleted)` of every queue: visible plus in flight, so a batch still
+    /// running or a failed record waiting out its visibility is not counted as settled.
     ///
     /// # Errors
     /// When SQS refuses.
     pub async fn queue_depths(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        Ok(self
+            .queue_counts()
+            .await?
+            .into_iter()
+            .map(|(id, (visible, in_flight))| (id, visible + in_flight))
+            .collect())
+    }
+
+    /// Per queue (logical id): (visible, in flight) messages.
+    ///
+    /// # Errors
+    /// When SQS refuses a call.
+    pub async fn queue_counts(&self) -> anyhow::Result<Vec<(String, (u64, u64))>> {
         let mut out = Vec::new();
         for (id, q) in &self.provisioned.queues {
-            out.push((id.clone(), queue_depth(&self.aws.sqs, &q.url).await?));
+            out.push((id.clone(), queue_counts(&self.aws.sqs, &q.url).await?));
         }
         Ok(out)
     }
