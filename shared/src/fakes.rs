@@ -282,21 +282,6 @@ impl MemoryRateGate {
 
 #[async_trait]
 impl RateGate for MemoryRateGate {
-    async fn reserve(
-        &self,
-        bucket: &str,
-        interval: std::time::Duration,
-        lead: std::time::Duration,
-    ) -> Result<OffsetDateTime, StoreError> {
-        let slots = self
-            .reserve_many(bucket, interval, lead, std::num::NonZeroU32::MIN)
-            .await?;
-        slots.into_iter().next().ok_or_else(|| StoreError::Malformed {
-            key: bucket.to_owned(),
-            reason: "no slot reserved".into(),
-        })
-    }
-
     async fn reserve_many(
         &self,
         bucket: &str,

@@ -553,33 +553,33 @@ pub trait RateGate: Send + Sync {
     /// Reserves the next send slot of `bucket` (slots are `interval` apart across everyone sharing the
     /// store) no earlier than `lead` from now, and returns when it is (now + `lead`, for an idle bucket).
     /// `lead` is how long the caller expects the reservation to take: a slot that has passed before the
-    /// caller learns of it cannot be used.
+    /// caller learns of it cannot be used. It is `reserve_many` of one.
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached or stays contended.
-    async fn reserve(&self, bucket: &str, interval: Duration, lead: Duration) -> Result<OffsetDateTime, StoreError>;
+    async fn reserve(&self, bucket: &str, interval: Duration, lead: Duration) -> Result<OffsetDateTime, StoreError> {
+        let slots = self
+            .reserve_many(bucket, interval, lead, std::num::NonZeroU32::MIN)
+            .await?;
+        slots.into_iter().next().ok_or_else(|| StoreError::Malformed {
+            key: bucket.to_owned(),
+            reason: "no slot reserved".into(),
+        })
+    }
 
     /// Reserves `count` slots of `bucket` for callers of one process that asked at the same moment, and
-    /// returns them in order, each at least `interval` after the one before. A store that can take
-    /// several slots in one round trip does (the DynamoDB bucket gives consecutive slots exactly
-    /// `interval` apart); this default takes them one by one, so other environments' slots may fall
-    /// in between.
+    /// returns them in order, each `interval` after the one before (consecutive slots of the bucket, taken
+    /// in one round trip where the store can).
     ///
     /// # Errors
-    /// As `reserve`; no slot is returned when any reservation fails.
+    /// As `reserve`; no slot is returned when the reservation fails.
     async fn reserve_many(
         &self,
         bucket: &str,
         interval: Duration,
         lead: Duration,
         count: std::num::NonZeroU32,
-    ) -> Result<Vec<OffsetDateTime>, StoreError> {
-        let mut slots = Vec::with_capacity(count.get() as usize);
-        for _ in 0..count.get() {
-            slots.push(self.reserve(bucket, interval, lead).await?);
-        }
-        Ok(slots)
-    }
+    ) -> Result<Vec<OffsetDateTime>, StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------------

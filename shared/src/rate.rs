@@ -215,16 +215,6 @@ mod tests {
 
     #[async_trait]
     impl RateGate for Counted {
-        async fn reserve(
-            &self,
-            bucket: &str,
-            interval: Duration,
-            lead: Duration,
-        ) -> Result<OffsetDateTime, StoreError> {
-            let slots = self.reserve_many(bucket, interval, lead, NonZeroU32::MIN).await?;
-            Ok(slots[0])
-        }
-
         async fn reserve_many(
             &self,
             bucket: &str,

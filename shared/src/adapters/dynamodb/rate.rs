@@ -130,20 +130,6 @@ impl DynamoState {
 
 #[async_trait]
 impl RateGate for DynamoState {
-    #[instrument(skip_all, fields(bucket = %bucket))]
-    async fn reserve(
-        &self,
-        bucket: &str,
-        interval: Duration,
-        lead: Duration,
-    ) -> Result<time::OffsetDateTime, StoreError> {
-        let slots = self.reserve_many(bucket, interval, lead, NonZeroU32::MIN).await?;
-        slots.into_iter().next().ok_or_else(|| StoreError::Malformed {
-            key: keys::rate(bucket),
-            reason: "no slot reserved".into(),
-        })
-    }
-
     #[instrument(skip_all, fields(bucket = %bucket, count = count.get()))]
     async fn reserve_many(
         &self,
