@@ -241,7 +241,7 @@ pub async fn create_state_table(client: &aws_sdk_dynamodb::Client) -> anyhow::Re
             .build()
     };
     let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
-    client
+    let created = client
         .create_table()
         .table_name(&name)
         .attribute_definitions(attr("pk")?)
@@ -250,21 +250,57 @@ pub async fn create_state_table(client: &aws_sdk_dynamodb::Client) -> anyhow::Re
         .key_schema(key("sk", KeyType::Range)?)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
-        .await
-        .with_context(|| format!("failed to create table {name}"))?;
-    client
+        .await;
+    match created {
+        Ok(_) => {}
+        // The name is this call's own uuid: only an earlier attempt of this very call can have made it.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(e).with_context(|| format!("failed to create table {name}")),
+    }
+    enable_ttl(client, &name, "expiration").await?;
+    Ok(name)
+}
+
+/// Turns on TTL for `attribute` of `table`, accepting a table on which it is already on.
+///
+/// Why the tolerance, here and in [`create_state_table`]: the SDK retries a call whose answer was lost
+/// (an I/O error or a 5xx after moto had done the work; a fresh CI machine's first calls to a cold moto
+/// have done this), and the retry of a create is refused as "already exists". For a name the caller
+/// chose uniquely, that can only be its own first attempt. (`CreateSecret` needs none of this: the SDK
+/// sends one `ClientRequestToken` for all attempts, and Secrets Manager answers a repeat as the first.)
+///
+/// # Errors
+/// When moto refuses the call and the table's TTL is not `attribute`, enabled.
+pub async fn enable_ttl(client: &aws_sdk_dynamodb::Client, table: &str, attribute: &str) -> anyhow::Result<()> {
+    let spec = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(attribute)
+        .build()?;
+    let Err(e) = client
         .update_time_to_live()
-        .table_name(&name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("expiration")
-                .build()?,
-        )
+        .table_name(table)
+        .time_to_live_specification(spec)
         .send()
         .await
-        .with_context(|| format!("failed to enable TTL on {name}"))?;
-    Ok(name)
+    else {
+        return Ok(());
+    };
+    let current = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .ok()
+        .and_then(|d| d.time_to_live_description);
+    let on = current.is_some_and(|d| {
+        d.attribute_name.as_deref() == Some(attribute)
+            && d.time_to_live_status == Some(aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
+    });
+    if on {
+        Ok(())
+    } else {
+        Err(e).with_context(|| format!("failed to enable TTL on {table}"))
+    }
 }
 
 /// A queue and its dead-letter queue.

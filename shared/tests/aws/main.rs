@@ -12,6 +12,7 @@ mod order_state;
 mod positions;
 mod rate;
 mod secrets;
+mod setup;
 mod sqs;
 mod support;
 mod watermarks;

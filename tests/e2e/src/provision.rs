@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_sqs::types::QueueAttributeName;
 use tracing::info;
 use waybill::mapping::MappingTables;
@@ -143,26 +141,26 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, t: &TableSpec) -> anyho
                 .build()?,
         );
     }
-    let out = req
-        .send()
-        .await
-        .with_context(|| format!("creating table {} ({})", t.name, t.logical_id))?;
-    if let Some(attr) = &t.ttl_attribute {
-        client
-            .update_time_to_live()
+    // Every stack provisions into a moto of its own or under an environment name of its own, so
+    // "already exists" is this call's own first attempt, retried by the SDK after its answer was lost
+    // (see `waybill::testing::enable_ttl`).
+    let arn = match req.send().await {
+        Ok(out) => out.table_description.and_then(|d| d.table_arn),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => client
+            .describe_table()
             .table_name(&t.name)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(attr)
-                    .build()?,
-            )
             .send()
             .await
-            .with_context(|| format!("enabling TTL on {}", t.name))?;
+            .with_context(|| format!("describing table {} ({})", t.name, t.logical_id))?
+            .table
+            .and_then(|d| d.table_arn),
+        Err(e) => return Err(e).with_context(|| format!("creating table {} ({})", t.name, t.logical_id)),
+    };
+    if let Some(attr) = &t.ttl_attribute {
+        waybill::testing::enable_ttl(client, &t.name, attr).await?;
     }
     info!(table = %t.logical_id, name = %t.name, "table created");
-    Ok(out.table_description.and_then(|d| d.table_arn).unwrap_or_default())
+    Ok(arn.unwrap_or_default())
 }
 
 /// Creates a string secret and returns its ARN.
