@@ -13,8 +13,19 @@ use crate::error::{chain, Classified};
 use crate::lifecycle::{decide, Stage, Verdict};
 use crate::ports::{IgnoredObservation, LastError, OrderState, OrderStateStore, Saved, StageEntry, StoreError, WmsRef};
 
-/// How often a lost race is retried before giving up (as a transient store error).
-const MAX_ATTEMPTS: u32 = 8;
+/// How often a lost race is retried before giving up (as a transient store error). Each round of
+/// racing writers has at least one winner, so `n` writers on one order need up to `n` attempts when
+/// every round overlaps (a slow store); 12 covers the busiest order we see (a batch of 10 plus two) with
+/// back-offs that by then spread the writers apart anyway.
+const MAX_ATTEMPTS: u32 = 12;
+
+/// Back-off before the next attempt after lost race `attempt` (1-based): full jitter under a ceiling
+/// that doubles from 10 ms to at most 320 ms. A fixed small jitter let writers that collided collide
+/// again, round after round, as long as the store was slow; growing it spreads them apart.
+fn race_backoff(attempt: u32) -> Duration {
+    let ceiling = 10u64 << attempt.saturating_sub(1).min(5);
+    Duration::from_millis(rand::random_range(0..=ceiling))
+}
 
 /// Keeps the latest read on the state; true when anything moved.
 fn record_read(st: &mut OrderState, read: WmsRead) -> bool {
@@ -91,9 +102,7 @@ impl<'a> Tracker<'a> {
                 Saved::Written => return Ok((state, out)),
                 Saved::Conflict => {
                     debug!(order = source_id, attempt, "order state changed under us; re-applying");
-                    // Spread the retries of racing writers apart.
-                    let jitter = u64::from(attempt) * 5 + u64::from(rand::random::<u8>() % 20);
-                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                    tokio::time::sleep(race_backoff(attempt)).await;
                 }
             }
         }
@@ -276,5 +285,24 @@ fn reason(v: Verdict) -> &'static str {
         Verdict::Backwards { .. } => "backwards",
         Verdict::Terminal { .. } => "terminal",
         Verdict::Stale => "stale",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_race_back_off_grows_from_ten_milliseconds_to_at_most_three_hundred_twenty() {
+        let max_of = |attempt| (0..400).map(|_| race_backoff(attempt)).max().expect("samples");
+        assert!(max_of(1) <= Duration::from_millis(10));
+        assert!(max_of(3) <= Duration::from_millis(40));
+        // 400 draws under a 320 ms ceiling: the largest is above 160 ms with certainty for practical purposes.
+        let late = max_of(6);
+        assert!(
+            late > Duration::from_millis(160) && late <= Duration::from_millis(320),
+            "{late:?}"
+        );
+        assert!(max_of(20) <= Duration::from_millis(320));
     }
 }

@@ -6,10 +6,12 @@
 //! (`CreateSecret` is safe without help: the SDK repeats its `ClientRequestToken`, so a retry is answered
 //! as the first.)
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::TimeToLiveStatus;
 use aws_smithy_runtime_api::http::StatusCode;
@@ -18,11 +20,12 @@ use waybill::testing;
 
 use crate::support;
 
-/// Turns every odd-numbered answer into a 503, so each call's first attempt is carried out but its
-/// answer lost, and its retry is answered as it is. Counts what it dropped.
+/// Turns the first answer of every operation into a 503, so its first attempt is carried out but its
+/// answer lost, and its retries are answered as they are. Counts what it dropped.
 #[derive(Debug, Clone, Default)]
 struct LoseFirstAnswers {
-    seen: Arc<AtomicUsize>,
+    /// Set when an operation starts, taken by its first answer.
+    armed: Arc<AtomicBool>,
     lost: Arc<AtomicUsize>,
 }
 
@@ -31,13 +34,22 @@ impl Intercept for LoseFirstAnswers {
         "LoseFirstAnswers"
     }
 
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.armed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
     fn modify_before_deserialization(
         &self,
         context: &mut BeforeDeserializationInterceptorContextMut<'_>,
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if self.seen.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if self.armed.swap(false, Ordering::SeqCst) {
             self.lost.fetch_add(1, Ordering::SeqCst);
             *context.response_mut().status_mut() = StatusCode::try_from(503u16)?;
         }

@@ -88,10 +88,11 @@ async fn the_orders_consumer_and_the_writeback_racing_on_one_order_never_regress
     let sf = stack.salesforce().state();
     sf.user_update("FulfillmentOrder", &order.id, json!({"Status": "Allocated"}))
         .expect("allocated");
-    // And Salesforce will be slow (9 s, longer than a writer waits for a lease) to apply the consumer's next
-    // "Assigned" write
+    // And Salesforce will be slow (15 s: longer than a writer waits for a lease, with room for the
+    // shipment's way to the writeback on a loaded machine, and under the 20 s vendor timeout) to apply the
+    // consumer's next "Assigned" write
     sf.add_fault(
-        FaultRule::latency(9_000)
+        FaultRule::latency(15_000)
             .method("PATCH")
             .body_contains("\"Assigned\"")
             .times(1),
@@ -157,15 +158,15 @@ async fn the_event_source_emulator_runs_batches_of_one_queue_in_parallel() {
             .expect("order");
         orders.push(o);
     }
-    for (i, o) in orders.iter().enumerate() {
-        assert_eq!(
-            stack
-                .send_salesforce_webhook(&o.id, &format!("evt-par-{i}"))
-                .await
-                .expect("hook")
-                .status,
-            202
-        );
+    // All at once: sent one after another, on a loaded machine each batch could finish before the next
+    // notification arrives.
+    let sent = futures::future::join_all(orders.iter().enumerate().map(|(i, o)| {
+        let stack = &stack;
+        async move { stack.send_salesforce_webhook(&o.id, &format!("evt-par-{i}")).await }
+    }))
+    .await;
+    for hook in sent {
+        assert_eq!(hook.expect("hook").status, 202);
     }
     for o in &orders {
         wait_in_logiwa(&stack, &o.number).await;
