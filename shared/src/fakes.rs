@@ -641,6 +641,7 @@ mod tests {
             now_ms,
             expires_after: Duration::from_secs(3600),
             lock_until_ms: now_ms + 10_000,
+            token: rand::random(),
         }
     }
 

@@ -121,6 +121,7 @@ impl<'a> Idempotency<'a> {
                 now_ms,
                 expires_after: self.expires_after,
                 lock_until_ms,
+                token: rand::random(),
             };
             match self.store.begin(&req).await {
                 Ok(Begin::Execute) => break req,

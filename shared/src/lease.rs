@@ -95,6 +95,7 @@ impl<'a> Leases<'a> {
             now_ms,
             expires_after: lifetime,
             lock_until_ms: until,
+            token: rand::random(),
         })
     }
 

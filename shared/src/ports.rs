@@ -71,6 +71,10 @@ pub struct LockRequest {
     /// When the INPROGRESS lock lapses, in epoch ms: the invocation deadline, so a timed-out
     /// invocation does not block retries for the whole window.
     pub lock_until_ms: i64,
+    /// This request's own mark (random), stored in the lock it writes. The SDK retries a write whose
+    /// answer was lost; a retry that finds its own mark on the lock knows its first attempt took it,
+    /// instead of taking itself for another invocation holding it.
+    pub token: u64,
 }
 
 /// The outcome of taking the lock.

@@ -24,6 +24,7 @@ fn request(hash: &str, now_ms: i64) -> LockRequest {
         now_ms,
         expires_after: Duration::from_secs(3600),
         lock_until_ms: now_ms + 30_000,
+        token: rand::random(),
     }
 }
 
@@ -301,4 +302,22 @@ async fn a_held_lock_looks_taken_to_a_read_and_free_once_released_or_lapsed_with
         .expect("read"));
     store.release(&req.key).await.expect("release");
     assert!(store.looks_free(&request("h", now + 2)).await.expect("read"));
+}
+
+#[tokio::test]
+async fn a_lock_whose_answer_was_lost_is_taken_by_the_sdks_retry_and_still_refused_to_others() {
+    // Given a table reached through a client whose every call loses its first answer (moto carries the
+    // call out; the SDK sees a 503 and sends it again)
+    let (client, lose) = support::losing_dynamodb().await;
+    let store = support::state_with(client).await;
+    let now = now_ms();
+    let lost_before = lose.lost();
+    // When a request takes the lock
+    let first = store.begin(&request("h", now)).await.expect("begin");
+    // Then the retry found the lock its first attempt wrote and executes, instead of waiting for itself
+    assert_eq!(lose.lost() - lost_before, 1, "the first put's answer was lost");
+    assert_eq!(first, Begin::Execute);
+    // And another request for the key, with the same payload, still finds it held
+    let other = store.begin(&request("h", now + 1)).await.expect("begin");
+    assert_eq!(other, Begin::InProgress);
 }

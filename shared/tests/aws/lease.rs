@@ -56,3 +56,17 @@ async fn parallel_waiters_on_one_held_lease_each_get_it_in_turn_and_never_two_at
     assert_eq!(held, 5);
     assert_eq!(most.load(Ordering::SeqCst), 1, "two holders at once");
 }
+
+#[tokio::test]
+async fn a_lease_whose_take_lost_its_answer_is_held_by_its_taker_and_nobody_else() {
+    // Given a table reached through a client whose every call loses its first answer
+    let (client, _lose) = support::losing_dynamodb().await;
+    let store = support::state_with(client).await;
+    let leases = Leases::new(&store);
+    // When an invocation takes a free lease
+    let taken = leases.try_acquire("order#P-LOST", 0).await.expect("store");
+    // Then it holds it (its own first write took it), and a second invocation does not
+    assert!(taken.is_some(), "the taker lost its own lease to its retry");
+    let second = Leases::new(&store).try_acquire("order#P-LOST", 0).await.expect("store");
+    assert!(second.is_none(), "two holders");
+}

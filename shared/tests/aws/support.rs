@@ -1,12 +1,16 @@
-//! Shared setup for the moto tests: SDK config, a fresh state table per test, raw item reads, and call counters.
+//! Shared setup for the moto tests: SDK config, a fresh state table per test, raw item reads, call counters, and lost answers.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::http::StatusCode;
 use aws_types::SdkConfig;
 use waybill::adapters::dynamodb::DynamoState;
 use waybill::error::BoxError;
@@ -39,6 +43,59 @@ pub async fn counted_dynamodb() -> (aws_sdk_dynamodb::Client, CallCounter) {
         .interceptor(counter.clone())
         .build();
     (aws_sdk_dynamodb::Client::from_conf(conf), counter)
+}
+
+/// A DynamoDB client whose every operation loses its first answer (see [`LoseFirstAnswers`]).
+pub async fn losing_dynamodb() -> (aws_sdk_dynamodb::Client, LoseFirstAnswers) {
+    let lose = LoseFirstAnswers::default();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk().await)
+        .interceptor(lose.clone())
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(conf), lose)
+}
+
+/// Turns the first answer of every operation into a 503, so its first attempt is carried out but its
+/// answer lost, and its retries are answered as they are. Counts what it dropped.
+#[derive(Debug, Clone, Default)]
+pub struct LoseFirstAnswers {
+    /// Set when an operation starts, taken by its first answer.
+    armed: Arc<AtomicBool>,
+    lost: Arc<AtomicUsize>,
+}
+
+impl LoseFirstAnswers {
+    /// Answers dropped so far.
+    pub fn lost(&self) -> usize {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for LoseFirstAnswers {
+    fn name(&self) -> &'static str {
+        "LoseFirstAnswers"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.armed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.lost.fetch_add(1, Ordering::SeqCst);
+            *context.response_mut().status_mut() = StatusCode::try_from(503u16)?;
+        }
+        Ok(())
+    }
 }
 
 /// The item at `pk`/`sk` as stored, for checking the key design and attribute types.

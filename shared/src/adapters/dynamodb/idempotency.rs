@@ -15,6 +15,7 @@ const EXPIRATION: &str = "expiration";
 const IN_PROGRESS_EXPIRATION: &str = "in_progress_expiration";
 const DATA: &str = "data";
 const VALIDATION: &str = "validation";
+const TOKEN: &str = "lock_token";
 
 /// Powertools' three-clause lock condition. `status` and `data` are DynamoDB reserved words, hence the
 /// `#` placeholders.
@@ -84,12 +85,13 @@ impl IdempotencyStore for DynamoState {
             .table_name(&self.table)
             .key("pk", s(keys::idempotency(&req.key)))
             .key("sk", s(keys::IDEMPOTENCY_SK))
-            .update_expression("SET #status = :completed, #data = :data, #exp = :exp, #val = :val REMOVE #ipe")
+            .update_expression("SET #status = :completed, #data = :data, #exp = :exp, #val = :val REMOVE #ipe, #tok")
             .expression_attribute_names("#status", STATUS)
             .expression_attribute_names("#data", DATA)
             .expression_attribute_names("#exp", EXPIRATION)
             .expression_attribute_names("#val", VALIDATION)
             .expression_attribute_names("#ipe", IN_PROGRESS_EXPIRATION)
+            .expression_attribute_names("#tok", TOKEN)
             .expression_attribute_values(":completed", s(IdemStatus::Completed.as_str()))
             .expression_attribute_values(":data", s(data))
             .expression_attribute_values(":exp", n(record.expiration_s))
@@ -158,6 +160,10 @@ fn encode(pk: &str, r: &IdemRecord) -> Item {
     if let Some(v) = &r.validation {
         item.insert(VALIDATION.to_owned(), s(v));
     }
+    if let Some(t) = r.token {
+        // A string: a u64 can exceed what an i64 number attribute round-trips through our helpers.
+        item.insert(TOKEN.to_owned(), s(t.to_string()));
+    }
     item
 }
 
@@ -182,6 +188,16 @@ fn decode(pk: &str, item: &Item) -> Result<IdemRecord, IdempotencyError> {
         in_progress_expiration_ms: opt_n(item, IN_PROGRESS_EXPIRATION).map_err(malformed)?,
         data: opt_s(item, DATA).map_err(malformed)?.map(str::to_owned),
         validation: opt_s(item, VALIDATION).map_err(malformed)?.map(str::to_owned),
+        token: opt_s(item, TOKEN)
+            .map_err(malformed)?
+            .map(|t| {
+                t.parse().map_err(|_| AttrError {
+                    attr: TOKEN,
+                    problem: "is not an unsigned integer",
+                })
+            })
+            .transpose()
+            .map_err(malformed)?,
     })
 }
 
@@ -200,6 +216,7 @@ mod tests {
             now_ms: 1_800_000_000_500,
             expires_after: Duration::from_secs(60),
             lock_until_ms: 1_800_000_030_000,
+            token: u64::MAX,
         }
     }
 

@@ -56,6 +56,8 @@ pub struct IdemRecord {
     pub data: Option<String>,
     /// The payload hash.
     pub validation: Option<String>,
+    /// The INPROGRESS lock's `LockRequest::token`.
+    pub token: Option<u64>,
 }
 
 /// Epoch milliseconds to epoch seconds (floor, so a negative clock cannot round towards the future).
@@ -78,6 +80,7 @@ impl IdemRecord {
             in_progress_expiration_ms: Some(req.lock_until_ms),
             data: None,
             validation: Some(req.payload_hash.clone()),
+            token: Some(req.token),
         }
     }
 
@@ -90,6 +93,7 @@ impl IdemRecord {
             in_progress_expiration_ms: None,
             data: Some(data.to_owned()),
             validation: Some(req.payload_hash.clone()),
+            token: None,
         }
     }
 }
@@ -115,7 +119,8 @@ pub fn lock_available(existing: Option<&IdemRecord>, now_ms: i64) -> bool {
 ///
 /// # Errors
 /// `PayloadMismatch` when the stored hash differs; `Inconsistent` when the record is gone, expired, or an
-/// INPROGRESS record whose lock has lapsed (the caller retries `begin`).
+/// INPROGRESS record whose lock has lapsed (the caller retries `begin`). An INPROGRESS record bearing the
+/// request's own token is `Execute`: the put this answers was a retry of one that had succeeded.
 pub fn outcome_for_existing(existing: Option<&IdemRecord>, req: &LockRequest) -> Result<Begin, IdempotencyError> {
     let key = || req.key.as_str().to_owned();
     let Some(record) = existing else {
@@ -131,6 +136,8 @@ pub fn outcome_for_existing(existing: Option<&IdemRecord>, req: &LockRequest) ->
         IdemStatus::Completed => Ok(Begin::Completed(record.data.clone())),
         // Powertools treats an INPROGRESS record without a lock expiry as locked until `expiration`
         // (the put condition cannot take it over either), so it is InProgress, not Inconsistent.
+        // Our own lock: this was the SDK's retry of a put that went through but whose answer was lost.
+        IdemStatus::InProgress if record.token == Some(req.token) => Ok(Begin::Execute),
         IdemStatus::InProgress => match record.in_progress_expiration_ms {
             Some(until) if until < req.now_ms => Err(IdempotencyError::Inconsistent { key: key() }),
             _ => Ok(Begin::InProgress),
@@ -229,6 +236,7 @@ mod tests {
             now_ms,
             expires_after: Duration::from_secs(3600),
             lock_until_ms: now_ms + 30_000,
+            token: rand::random(),
         }
     }
 
@@ -239,6 +247,7 @@ mod tests {
             in_progress_expiration_ms: ipe,
             data: Some("result".into()),
             validation: Some(validation.into()),
+            token: None,
         }
     }
 
@@ -345,6 +354,26 @@ mod tests {
         assert_eq!(IdemStatus::parse("EXPIRED"), None);
     }
 
+    #[test]
+    fn a_lock_bearing_the_requests_own_token_is_its_own_retried_put_and_executes() {
+        // Given the lock a request's put wrote, whose answer was lost
+        let r = req("h", NOW_MS);
+        let own = IdemRecord::in_progress(&r);
+        // Then the SDK's retry of that put, refused by the condition, executes; anyone else's put waits
+        assert_eq!(outcome_for_existing(Some(&own), &r).expect("own"), Begin::Execute);
+        let other = LockRequest {
+            token: r.token.wrapping_add(1),
+            ..r.clone()
+        };
+        assert_eq!(
+            outcome_for_existing(Some(&own), &other).expect("other"),
+            Begin::InProgress
+        );
+        // And a completed record is completed, whoever asks
+        let done = IdemRecord::completed(&r, "{}");
+        assert!(matches!(outcome_for_existing(Some(&done), &r), Ok(Begin::Completed(_))));
+    }
+
     fn arb_record() -> impl Strategy<Value = IdemRecord> {
         (
             prop_oneof![Just(IdemStatus::InProgress), Just(IdemStatus::Completed)],
@@ -358,6 +387,7 @@ mod tests {
                 in_progress_expiration_ms: ipe_delta.map(|d| NOW_MS + d),
                 data: None,
                 validation: Some(validation),
+                token: None,
             })
     }
 
