@@ -274,8 +274,9 @@ mod tests {
     async fn the_lock_of_a_crashed_invocation_lapses_at_its_deadline_not_after_the_fallback() {
         let store = MemoryIdempotency::new();
         let idem = Idempotency::new(&store, "fn", Duration::from_secs(60));
-        // Given an invocation with 1.7 s left (0.2 s after the settling margin) that dies mid-operation
-        let deadline = u64::try_from(now_ms()).expect("ms") + 1_700;
+        // Given an invocation with 2.5 s left (1 s after the settling margin, room for a loaded machine's
+        // stalls before the early retry) that dies mid-operation
+        let deadline = u64::try_from(now_ms()).expect("ms") + 2_500;
         let crashed = crate::deadline::scope(deadline, async {
             tokio::time::timeout(
                 Duration::from_millis(20),
@@ -292,7 +293,7 @@ mod tests {
         let early = idem.run("k5", &"p", 0, || async { Ok::<_, Boom>(2u32) }).await;
         assert!(matches!(early, Err(RunError::InProgress { .. })));
         // Then, once that invocation's deadline has passed, the retry runs
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
         let later = idem
             .run("k5", &"p", 0, || async { Ok::<_, Boom>(3u32) })
             .await

@@ -309,13 +309,13 @@ mod tests {
         let leases = Leases::new(&store);
         let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).expect("ms");
         let _dead = leases
-            .try_acquire("order#9", now_ms + 150)
+            .try_acquire("order#9", now_ms + 1_000)
             .await
             .expect("store")
             .expect("free");
         assert!(leases.try_acquire("order#9", 0).await.expect("store").is_none());
         let got = leases
-            .acquire_unless("order#9", 0, Duration::from_secs(2), || std::future::ready(false))
+            .acquire_unless("order#9", 0, Duration::from_secs(4), || std::future::ready(false))
             .await
             .expect("store");
         assert!(matches!(got, Taken::Held(_)), "the lapsed lease is taken over");

@@ -1,4 +1,4 @@
-//! The per-test set-up itself, against the SDK retrying a create whose first answer was lost.
+//! The per-test set-up and counters themselves, against the SDK retrying a call whose first answer was lost.
 //!
 //! A fresh CI machine once failed two tests before they began: the SDK retried `CreateTable` after its
 //! first attempt had gone through, and the retry was refused as "Table already exists". These tests lose
@@ -30,4 +30,21 @@ async fn a_state_table_whose_create_and_ttl_answers_are_lost_is_still_created_wi
         .expect("a ttl description");
     assert_eq!(ttl.attribute_name.as_deref(), Some("expiration"));
     assert_eq!(ttl.time_to_live_status, Some(TimeToLiveStatus::Enabled));
+}
+
+#[tokio::test]
+async fn the_call_counter_counts_an_operation_the_sdk_retried_once() {
+    // Given a client that counts operations and loses every first answer
+    let counter = support::CallCounter::default();
+    let lose = support::LoseFirstAnswers::default();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&support::sdk().await)
+        .interceptor(counter.clone())
+        .interceptor(lose.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    // When one ListTables is sent twice (its first answer lost)
+    client.list_tables().send().await.expect("list tables");
+    // Then it counts once: the counts the other tests assert do not move with a transient retry
+    assert_eq!(lose.lost(), 1);
+    assert_eq!((counter.of("ListTables"), counter.total()), (1, 1));
 }
