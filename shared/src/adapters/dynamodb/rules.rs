@@ -134,10 +134,10 @@ pub fn outcome_for_existing(existing: Option<&IdemRecord>, req: &LockRequest) ->
     }
     match record.status {
         IdemStatus::Completed => Ok(Begin::Completed(record.data.clone())),
-        // Powertools treats an INPROGRESS record without a lock expiry as locked until `expiration`
-        // (the put condition cannot take it over either), so it is InProgress, not Inconsistent.
         // Our own lock: this was the SDK's retry of a put that went through but whose answer was lost.
         IdemStatus::InProgress if record.token == Some(req.token) => Ok(Begin::Execute),
+        // Powertools treats an INPROGRESS record without a lock expiry as locked until `expiration`
+        // (the put condition cannot take it over either), so it is InProgress, not Inconsistent.
         IdemStatus::InProgress => match record.in_progress_expiration_ms {
             Some(until) if until < req.now_ms => Err(IdempotencyError::Inconsistent { key: key() }),
             _ => Ok(Begin::InProgress),
