@@ -261,46 +261,32 @@ pub async fn create_state_table(client: &aws_sdk_dynamodb::Client) -> anyhow::Re
     Ok(name)
 }
 
-/// Turns on TTL for `attribute` of `table`, accepting a table on which it is already on.
+/// Turns on TTL for `attribute` of `table`.
 ///
-/// Why the tolerance, here and in [`create_state_table`]: the SDK retries a call whose answer was lost
-/// (an I/O error or a 5xx after moto had done the work; a fresh CI machine's first calls to a cold moto
-/// have done this), and the retry of a create is refused as "already exists". For a name the caller
-/// chose uniquely, that can only be its own first attempt. (`CreateSecret` needs none of this: the SDK
-/// sends one `ClientRequestToken` for all attempts, and Secrets Manager answers a repeat as the first.)
+/// Why [`create_state_table`] accepts "already exists": the SDK retries a call whose answer was lost (an
+/// I/O error or a 5xx after moto had done the work; a fresh CI machine's first calls to a cold moto have
+/// done this), and the retry of a create is refused. For a name the caller chose uniquely, that can only
+/// be its own first attempt. This call needs no such care: moto answers a repeated `UpdateTimeToLive`
+/// like the first (checked; real DynamoDB would refuse it, but this runs against moto only). Nor does
+/// `CreateSecret`: the SDK sends one `ClientRequestToken` for all attempts, and a repeat is answered as
+/// the first.
 ///
 /// # Errors
-/// When moto refuses the call and the table's TTL is not `attribute`, enabled.
+/// When moto refuses the call.
 pub async fn enable_ttl(client: &aws_sdk_dynamodb::Client, table: &str, attribute: &str) -> anyhow::Result<()> {
-    let spec = TimeToLiveSpecification::builder()
-        .enabled(true)
-        .attribute_name(attribute)
-        .build()?;
-    let Err(e) = client
+    client
         .update_time_to_live()
         .table_name(table)
-        .time_to_live_specification(spec)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(attribute)
+                .build()?,
+        )
         .send()
         .await
-    else {
-        return Ok(());
-    };
-    let current = client
-        .describe_time_to_live()
-        .table_name(table)
-        .send()
-        .await
-        .ok()
-        .and_then(|d| d.time_to_live_description);
-    let on = current.is_some_and(|d| {
-        d.attribute_name.as_deref() == Some(attribute)
-            && d.time_to_live_status == Some(aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
-    });
-    if on {
-        Ok(())
-    } else {
-        Err(e).with_context(|| format!("failed to enable TTL on {table}"))
-    }
+        .with_context(|| format!("failed to enable TTL on {table}"))?;
+    Ok(())
 }
 
 /// A queue and its dead-letter queue.

@@ -100,24 +100,10 @@ pub const TICK: Duration = Duration::from_millis(250);
 
 /// `(ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible)` of a queue.
 pub async fn queue_counts(stack: &Stack, logical_id: &str) -> (u64, u64) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
     let url = stack.queue_url(logical_id).expect("queue");
-    let out = stack
-        .aws()
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
+    waybill_e2e::esm::queue_counts(&stack.aws().sqs, &url)
         .await
-        .expect("queue attributes");
-    let attrs = out.attributes.unwrap_or_default();
-    let n = |k: A| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
-    (
-        n(A::ApproximateNumberOfMessages),
-        n(A::ApproximateNumberOfMessagesNotVisible),
-    )
+        .expect("queue attributes")
 }
 
 /// Waits until the order code is listed by Logiwa (vendor API) and returns how many rows it has.
