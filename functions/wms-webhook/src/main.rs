@@ -5,7 +5,9 @@ use serde_json::Value;
 use waybill::config::Env;
 use waybill::wiring::Aws;
 
-#[tokio::main]
+// One thread: at 256 MB Lambda gives about a seventh of a vCPU, so a second worker would add only its
+// start and a cross-thread wake-up per answer (README, "Footprint").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     waybill::telemetry::init_lambda();
     // Fail the cold start (not each invocation) when configuration is wrong, naming the variable.
