@@ -118,7 +118,7 @@ build: venv ## cargo lambda build: target/lambda/<function>/bootstrap for the fo
 bench-init: venv ## Cold starts: the release bootstraps vs a bare lambda_runtime echo, STARTS=20 each (init, init+first, RSS)
 	$(MAKE) build
 	cargo lambda build --release --target $(LAMBDA_TARGET) -p bench-echo
-	cargo run -p waybill-e2e --bin waybill-local -- bench-init --starts $(or $(STARTS),20)
+	cargo run --profile harness -p waybill-e2e --bin waybill-local -- bench-init --starts $(or $(STARTS),20)
 
 cost: venv ## Dollars per million orders from a counted local run (ORDERS=100 arriving RATE=2 per second, RATE=0 a burst; PER_MONTH=1000000 spreads idle polling), priced with infra/prices.json
 	cargo run -p waybill-e2e --bin waybill-local -- cost --orders $(or $(ORDERS),100) --rate $(or $(RATE),2) --orders-per-month $(or $(PER_MONTH),1000000) $(if $(VERBOSE),--verbose)

@@ -479,6 +479,11 @@ impl Stack {
         Ok(env)
     }
 
+    /// moto's endpoint (the functions' `AWS_ENDPOINT_URL`).
+    pub fn moto_endpoint(&self) -> &str {
+        &self.moto_endpoint
+    }
+
     /// `http://127.0.0.1:<port>` of the HTTP front.
     pub fn front_url(&self) -> String {
         format!("http://{}", self.front_addr)

@@ -280,18 +280,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::BenchInit(a) => {
             let moto = waybill::testing::Moto::start().await?;
-            let stack = Stack::start(StackOptions {
-                moto_endpoint: Some(moto.endpoint().to_owned()),
-                // A Logiwa plan that never makes a batch wait: the bench measures the function, not the
-                // vendor's rate plan (the rate tests prove the plans).
-                logiwa_requests_per_second: 200,
-                extra_env: std::collections::BTreeMap::from([(
-                    "LOGIWA_ACCOUNT_ENVIRONMENTS".to_owned(),
-                    "1".to_owned(),
-                )]),
-                ..StackOptions::default()
-            })
-            .await?;
+            let stack = Stack::start(waybill_e2e::bench_init::stack_options(Some(moto.endpoint().to_owned()))).await?;
             let root = waybill_e2e::stack::workspace_root();
             let lambda_dir = if a.lambda_dir.is_absolute() {
                 a.lambda_dir
@@ -300,13 +289,13 @@ async fn run() -> anyhow::Result<()> {
             };
             let opts = waybill_e2e::bench_init::BenchOptions {
                 starts: a.starts.max(1),
-                echo: lambda_dir.join("bench-echo").join("bootstrap"),
-                lambda_dir,
+                echo: Some(lambda_dir.join("bench-echo").join("bootstrap")),
+                bootstraps: waybill_e2e::bench_init::Bootstraps::CargoLambda(lambda_dir),
             };
-            let report = waybill_e2e::bench_init::run(&stack, &opts).await;
+            let measured = waybill_e2e::bench_init::run(&stack, &opts).await;
             stack.shutdown().await;
             drop(moto);
-            println!("{}", report?);
+            println!("{}", measured?.report);
             Ok(())
         }
         Command::Serve(a) => {
