@@ -3,6 +3,7 @@
 
 mod support;
 
+mod binaries;
 mod chaos;
 mod delivery;
 mod http_edge;
