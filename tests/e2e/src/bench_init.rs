@@ -92,9 +92,10 @@ struct Sample {
     init_first: Duration,
     first: Duration,
     warm: Duration,
-    /// Time within the first invocation spent awaiting a backend's answer, and how many requests.
+    /// Time within each invocation covered by a backend request (see `Waits::within`).
     first_waited: Duration,
     warm_waited: Duration,
+    /// Backend requests within each invocation.
     first_calls: usize,
     warm_calls: usize,
     rss_kb: u64,
@@ -484,7 +485,7 @@ pub async fn run(stack: &Stack, opts: &BenchOptions) -> anyhow::Result<Measured>
     // process competes with the bootstraps for the CPU while they are measured.
     let mut subjects = subjects(stack, opts).await?;
     let waits = Arc::new(Waits::default());
-    let world = ProxiedWorld::start(stack, waits.clone()).await?;
+    let mut world = ProxiedWorld::start(stack, waits.clone()).await?;
     for subject in subjects.iter_mut().filter(|s| s.label != BARE) {
         world.route(stack, &mut subject.env).await?;
     }
@@ -527,7 +528,7 @@ struct ProxiedWorld {
     /// (direct base URL, proxied base URL) of each simulator.
     vendors: Vec<(String, String)>,
     /// Secret ARN → the ARN of its copy with the vendor URLs proxied.
-    copies: tokio::sync::Mutex<BTreeMap<String, String>>,
+    copies: BTreeMap<String, String>,
 }
 
 impl ProxiedWorld {
@@ -541,22 +542,21 @@ impl ProxiedWorld {
         Ok(Self {
             moto,
             vendors,
-            copies: tokio::sync::Mutex::default(),
+            copies: BTreeMap::new(),
         })
     }
 
     /// Points one function's environment at the proxies: the AWS endpoint, and every secret that
     /// names a simulator's URL (the vendors' base URLs live in Secrets Manager, as deployed) replaced
     /// by a copy naming its proxy.
-    async fn route(&self, stack: &Stack, env: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
+    async fn route(&mut self, stack: &Stack, env: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
         if let Some(k) = env.keys().find(|k| k.starts_with("AWS_ENDPOINT_URL_")) {
             bail!("bench-init proxies one moto, and {k} names a second");
         }
         env.insert("AWS_ENDPOINT_URL".into(), self.moto.clone());
         let secrets = &stack.aws().secrets;
-        let mut copies = self.copies.lock().await;
         for (key, arn) in env.iter_mut().filter(|(k, _)| k.ends_with("_SECRET_ARN")) {
-            if let Some(copy) = copies.get(arn.as_str()) {
+            if let Some(copy) = self.copies.get(arn.as_str()) {
                 arn.clone_from(copy);
                 continue;
             }
@@ -579,7 +579,7 @@ impl ProxiedWorld {
                 uuid::Uuid::new_v4().simple()
             );
             let copy = crate::provision::create_secret(secrets, &name, &routed).await?;
-            copies.insert(arn.clone(), copy.clone());
+            self.copies.insert(arn.clone(), copy.clone());
             *arn = copy;
         }
         Ok(())

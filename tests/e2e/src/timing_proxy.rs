@@ -57,7 +57,7 @@ impl Waits {
     }
 
     /// The time within `[from, to]` covered by at least one backend request (overlapping requests,
-    /// such as a batch's parallel calls, count once), and how many requests began in it.
+    /// such as a batch's parallel calls, count once), and how many requests overlap it.
     pub fn within(&self, from: Instant, to: Instant) -> (Duration, usize) {
         let mut spans: Vec<(Instant, Instant)> = self
             .spans
