@@ -103,7 +103,7 @@ prod-deps: ## Fail if a Lambda package's production dependency graph enables way
 	else echo "production graph: waybill without test support"; fi
 
 run: venv ## Local stack: run the scenario once (ORDERS=n optional)
-	cargo run -p waybill-e2e --bin waybill-local -- run $(LOCAL_ARGS)
+	cargo run -p waybill-e2e --bin waybill-local -- run --visibility-timeout-override $(or $(RETRY_AFTER),2) $(LOCAL_ARGS)
 
 chaos: venv ## Local stack through a storm of faults (ORDERS=2000 SEED=1 by default), reconciled from the vendors
 	cargo run -p waybill-e2e --bin waybill-local -- chaos --orders $(or $(ORDERS),2000) --seed $(or $(SEED),1)
