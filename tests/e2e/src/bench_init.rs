@@ -78,8 +78,8 @@ pub fn stack_options(moto_endpoint: Option<String>) -> crate::StackOptions {
         // vendor's rate plan (the rate tests prove the plans).
         logiwa_requests_per_second: 200,
         extra_env: BTreeMap::from([("LOGIWA_ACCOUNT_ENVIRONMENTS".to_owned(), "1".to_owned())]),
-        // A record of the preparation that a handler found busy comes back after 1 s, not after the
-        // template's visibility timeout, so the queues drain (see `quiesce`) before the measured starts.
+        // A record of the preparation that found its order busy is retried after 1 s, not after the
+        // template's 180 s, so the preparation's wait for Fulfilled (120 s) sees the retry (seen).
         visibility_timeout_override: Some(1),
         ..crate::StackOptions::default()
     }
@@ -429,42 +429,6 @@ fn row(label: &str, samples: &[Sample]) -> Row {
     }
 }
 
-/// Waits until no queue a poller reads holds a message, visible or in flight, on two looks 300 ms
-/// apart. Stopping the pollers aborts their tasks, and a batch aborted mid-way keeps its order leases
-/// until their deadline: the measured write-back would then find its orders "being written" (seen).
-async fn quiesce(stack: &Stack) -> anyhow::Result<()> {
-    let queues: Vec<(&str, &str)> = stack
-        .provisioned()
-        .queues
-        .iter()
-        .filter(|(id, _)| !id.ends_with("DLQ"))
-        .map(|(id, q)| (id.as_str(), q.url.as_str()))
-        .collect();
-    // A record the stack's own handlers found busy comes back after the (compressed) visibility
-    // timeout, up to its receive limit.
-    let started = Instant::now();
-    let mut quiet_looks = 0;
-    while quiet_looks < 2 {
-        let mut busy = Vec::new();
-        for (id, url) in &queues {
-            let counts = crate::esm::queue_counts(&stack.aws().sqs, url).await?;
-            if counts != (0, 0) {
-                busy.push(format!("{id} {counts:?}"));
-            }
-        }
-        if !busy.is_empty() && started.elapsed() > Duration::from_secs(120) {
-            bail!("the pollers' queues did not drain within 120 s: {}", busy.join(", "));
-        }
-        quiet_looks = if busy.is_empty() { quiet_looks + 1 } else { 0 };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    tracing::info!(
-        secs = started.elapsed().as_secs_f64(),
-        "queues drained; stopping the pollers"
-    );
-    Ok(())
-}
-
 /// What a bench run measured.
 #[derive(Debug, Clone)]
 pub struct Measured {
@@ -489,9 +453,10 @@ pub async fn run(stack: &Stack, opts: &BenchOptions) -> anyhow::Result<Measured>
     for subject in subjects.iter_mut().filter(|s| s.label != BARE) {
         world.route(stack, &mut subject.env).await?;
     }
-    quiesce(stack).await?;
+    // Stopped after their in-flight batches: a batch aborted mid-way would keep its order leases to
+    // their deadline, and the measured write-back would find its orders "being written" (seen).
     for esm in stack.event_source_mappings() {
-        esm.stop();
+        esm.stop_after_in_flight().await;
     }
     let mut rows = Vec::new();
     // Round-robin over the subjects, so a slow moment of the machine is spread over all of them.

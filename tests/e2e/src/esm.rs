@@ -50,6 +50,10 @@ pub struct EventSourceMapping {
     /// Counters.
     pub stats: Arc<EsmStats>,
     tasks: Vec<JoinHandle<()>>,
+    /// Asks the poller to gather no more batches (`stop_after_in_flight`).
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// Becomes true when the poller has gathered its last batch and every batch it started has settled.
+    settled: tokio::sync::watch::Receiver<bool>,
 }
 
 impl EventSourceMapping {
@@ -62,6 +66,8 @@ impl EventSourceMapping {
         visibility_override: Option<u32>,
     ) -> Self {
         let stats = Arc::new(EsmStats::default());
+        let (stopping, stop_asked) = tokio::sync::watch::channel(false);
+        let (settled_tx, settled) = tokio::sync::watch::channel(false);
         let poller = Arc::new(Poller {
             spec: spec.clone(),
             queue_url: queue_url.clone(),
@@ -70,13 +76,27 @@ impl EventSourceMapping {
             visibility_override,
             stats: stats.clone(),
         });
-        let tasks = vec![tokio::spawn(async move { poller.run().await })];
+        let tasks = vec![tokio::spawn(async move {
+            poller.run(stop_asked).await;
+            let _ = settled_tx.send(true);
+        })];
         Self {
             spec,
             queue_url,
             stats,
             tasks,
+            stopping,
+            settled,
         }
+    }
+
+    /// Stops polling the way disabling a mapping does in Lambda: no new batch is gathered, and the
+    /// batches already handed to the function run to their end (settled, their order leases given
+    /// back) before this returns. A gather in progress is still handed over.
+    pub async fn stop_after_in_flight(&self) {
+        let _ = self.stopping.send(true);
+        let mut settled = self.settled.clone();
+        let _ = settled.wait_for(|done| *done).await;
     }
 
     /// Stops polling (an in-flight batch is abandoned; its messages reappear after the visibility timeout).
@@ -104,8 +124,9 @@ struct Poller {
 
 impl Poller {
     /// Gathers batches one after another and runs each in its own task, at most `MaximumConcurrency` at
-    /// once. Aborting this task drops the set, which abandons the in-flight batches too.
-    async fn run(self: Arc<Self>) {
+    /// once, until `stop_asked`; then waits for the batches it started. Aborting this task drops the set,
+    /// which abandons the in-flight batches too.
+    async fn run(self: Arc<Self>, stop_asked: tokio::sync::watch::Receiver<bool>) {
         let slots = Arc::new(tokio::sync::Semaphore::new(
             usize::try_from(self.spec.maximum_concurrency.max(1)).unwrap_or(1),
         ));
@@ -116,6 +137,10 @@ impl Poller {
                 return;
             };
             while running.try_join_next().is_some() {}
+            if *stop_asked.borrow() {
+                while running.join_next().await.is_some() {}
+                return;
+            }
             match self.next_batch().await {
                 Ok(Some(batch)) => {
                     backoff = Duration::from_millis(200);
