@@ -22,13 +22,19 @@ pub fn current() -> Option<Instant> {
     DEADLINE.try_with(|d| *d).ok()
 }
 
+/// Converts a Lambda deadline (epoch milliseconds, `Context::deadline`) into a monotonic instant.
+pub fn from_epoch_ms(deadline_ms: u64) -> Instant {
+    let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
 /// Runs `fut` with the invocation deadline (Lambda `Context.deadline`, epoch ms) minus the safety margin.
 /// A deadline of 0 (tests, local invokes without one) runs `fut` unbounded.
 pub async fn scope<F: Future>(deadline_ms: u64, fut: F) -> F::Output {
     if deadline_ms == 0 {
         return fut.await;
     }
-    let at = crate::adapters::http_client::deadline_from_epoch_ms(deadline_ms);
+    let at = from_epoch_ms(deadline_ms);
     let at = at.checked_sub(SAFETY_MARGIN).unwrap_or(at);
     DEADLINE.scope(at, fut).await
 }

@@ -3,13 +3,27 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{CorrelationId, EventId, SalesforceId, SourceSystem, WmsOrderId};
-use crate::ports::{OutboundMessage, WmsSystem};
+use crate::domain::{CorrelationId, EventId, SalesforceId, SourceSystem, WmsOrderId, WmsSystem};
 
 /// Message type of [`OrderNotification`].
 pub const ORDER_NOTIFICATION: &str = "order.notification";
 /// Message type of [`FulfillmentEvent`].
 pub const FULFILLMENT_EVENT: &str = "fulfillment.event";
+
+/// A message to send, with the attributes every waybill message carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    /// JSON body.
+    pub body: String,
+    /// Correlation id (attribute `correlation_id`).
+    pub correlation_id: CorrelationId,
+    /// Message type (attribute `message_type`), e.g. `order.notification`.
+    pub message_type: String,
+    /// Schema version (attribute `schema_version`).
+    pub schema_version: u32,
+    /// Further string attributes (parking reasons and the like).
+    pub attributes: Vec<(String, String)>,
+}
 
 /// The body of every message: type and version travel inside the body too, so a message redriven from a
 /// DLQ (where attributes may be edited) is still self-describing.

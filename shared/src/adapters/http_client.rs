@@ -144,12 +144,6 @@ pub(crate) enum SendError {
     Deadline,
 }
 
-/// Converts a Lambda deadline (epoch milliseconds, `Context::deadline`) into a monotonic instant.
-pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
-    let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-}
-
 /// A vendor rate limit shared with every other execution environment: each attempt first reserves a
 /// slot in the account's bucket (see [`crate::ports::RateGate`]).
 #[derive(Clone)]

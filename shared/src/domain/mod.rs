@@ -4,17 +4,21 @@
 //! so the handlers never see an unchecked SKU, quantity or id.
 
 mod ids;
+mod mapping_tables;
 mod order;
 mod quantity;
 mod shipment;
+mod system;
 
 pub(crate) use ids::bounded_string;
 pub use ids::{CorrelationId, EventId, SalesforceId, WmsOrderId};
+pub use mapping_tables::{MappingTables, Table, TableName, Target};
 pub use order::{Address, LineKind, Order, OrderLine, OrderSource, ServiceLevel, SourceSystem};
 pub use quantity::{CurrencyCode, Quantity, UnitOfMeasure};
 pub use shipment::{
     ExceptionKind, ExceptionLine, FulfillmentException, InventoryPosition, Package, ReasonCode, Shipment, ShippedLine,
 };
+pub use system::WmsSystem;
 
 use std::fmt;
 
